@@ -1,0 +1,1 @@
+"""Reference rows: fp, noise, real."""

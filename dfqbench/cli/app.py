@@ -1,0 +1,75 @@
+"""Root of the command line: global options, error handling, sub-command groups."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+from rich.console import Console
+
+from dfqbench.errors import UserError
+
+console = Console()
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="dfqbench",
+    help="Benchmark data-free quantization of Vision Transformers.\n\n"
+         "Examples:\n\n  dfqbench zoo list\n\n  dfqbench eval --model fmnist_vit\n\n"
+         "  dfqbench --threads 1 zoo train fmnist_vit",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's intra-op thread count (default: all cores) and return it."""
+    import torch
+
+    count = threads if threads else (os.cpu_count() or 1)
+    if count < 1:
+        raise UserError(f"--threads must be at least 1, got {count}")
+    torch.set_num_threads(count)
+    return count
+
+
+@app.callback()
+def root(threads: int = typer.Option(0, "--threads", help="Torch threads (default: all cores).")) -> None:
+    """Benchmark data-free quantization of Vision Transformers."""
+    set_threads(threads or None)
+
+
+def _register_commands() -> None:
+    from dfqbench.cli import data_cmd, eval_cmd, zoo_cmd
+
+    app.add_typer(zoo_cmd.zoo_app, name="zoo")
+    app.add_typer(data_cmd.data_app, name="data")
+    app.command("eval")(eval_cmd.eval_command)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Entry point: a UserError becomes one line on stderr and exit status 2."""
+    try:
+        app(standalone_mode=False)
+    except UserError as exc:
+        err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted", markup=False)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click's usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(2)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise

@@ -1,0 +1,52 @@
+"""The evaluator: top-1 and top-5 in percent on the full test split, fixed batch size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+EVAL_BATCH_SIZE = 256
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    top1: float
+    top5: float | None
+    n: int
+
+
+def batches(inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    for start in range(0, len(labels), batch_size):
+        yield inputs[start:start + batch_size], labels[start:start + batch_size]
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: Iterable[tuple[torch.Tensor, torch.Tensor]],
+             device: str | torch.device = "cpu", progress=None) -> Accuracy:
+    """Top-1/top-5 over (input, label) batches already preprocessed for the model.
+
+    Top-5 is reported only when the model has at least 5 classes.
+    """
+    was_training = model.training
+    model.eval()
+    correct1 = correct5 = total = 0
+    try:
+        for inputs, labels in data:
+            logits = model(inputs.to(device))
+            labels = labels.to(device)
+            k = min(5, logits.shape[-1])
+            topk = logits.topk(k, dim=-1).indices
+            correct1 += (topk[:, 0] == labels).sum().item()
+            correct5 += (topk == labels[:, None]).any(dim=-1).sum().item()
+            total += len(labels)
+            if progress is not None:
+                progress(len(labels))
+    finally:
+        model.train(was_training)
+    if total == 0:
+        raise ValueError("evaluation set is empty")
+    top5 = 100.0 * correct5 / total if logits.shape[-1] >= 5 else None
+    return Accuracy(top1=100.0 * correct1 / total, top5=top5, n=total)

@@ -1,0 +1,29 @@
+"""The seeded training recipe of a zoo model (recorded with its weights)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dfqbench.config import Config
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainRecipe(Config):
+    """How a zoo model is trained on Fashion-MNIST from scratch.
+
+    ``distill='hard'`` trains a DeiT with hard distillation from a teacher
+    (``teacher``, a zoo-internal CNN) that the same command trains first.
+    """
+
+    epochs: int = 20
+    batch_size: int = 128
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup_epochs: int = 1
+    label_smoothing: float = 0.1
+    crop_padding: int = 2
+    hflip: bool = True
+    seed: int = 0
+    distill: str | None = None
+    teacher: str | None = None
+    teacher_epochs: int = 0

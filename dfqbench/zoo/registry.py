@@ -1,0 +1,113 @@
+"""Registry of backbones: the embedded Fashion-MNIST zoo and timm's ImageNet models.
+
+Zoo variants register with one small decorator each (timm's
+``@register_model`` style)::
+
+    @register_zoo_model(family="vit", recipe=TrainRecipe(epochs=20))
+    def fmnist_vit() -> nn.Module: ...
+
+The trained weights live beside this file as ``<name>.safetensors``; their
+SHA-256, recipe and measured top-1 are recorded in ``weights/manifest.json``
+by ``dfqbench zoo train`` (never typed in by hand).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch.nn as nn
+
+from dfqbench.errors import UserError
+from dfqbench.naming import did_you_mean, match_wildcards
+from dfqbench.zoo.recipe import TrainRecipe
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+FAMILIES = ("vit", "deit", "swin")
+
+
+@dataclass(frozen=True)
+class ZooModel:
+    """One embedded model: how to build it, how to train it, where its weights are."""
+
+    name: str
+    family: str
+    build: Callable[[], nn.Module]
+    recipe: TrainRecipe
+    description: str
+
+    @property
+    def weights_path(self) -> Path:
+        return WEIGHTS_DIR / f"{self.name}.safetensors"
+
+    @property
+    def record(self) -> dict | None:
+        """The manifest entry written when the model was trained (sha256, top1, recipe), if any."""
+        return read_manifest().get(self.name)
+
+
+_ZOO: dict[str, ZooModel] = {}
+
+
+def register_zoo_model(family: str, recipe: TrainRecipe) -> Callable:
+    """Register the decorated builder as a zoo model named after the function."""
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family}")
+
+    def decorator(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
+        name = build.__name__
+        if name in _ZOO:
+            raise ValueError(f"zoo model {name} registered twice")
+        doc = (build.__doc__ or "").strip().splitlines()
+        _ZOO[name] = ZooModel(name, family, build, recipe, doc[0] if doc else "")
+        return build
+
+    return decorator
+
+
+def zoo_models(pattern: str | None = None) -> list[str]:
+    """Names of the zoo models, optionally filtered with a wildcard (``*swin*``)."""
+    _ensure_loaded()
+    return match_wildcards(_ZOO, pattern)
+
+
+def get_zoo_model(name: str) -> ZooModel:
+    _ensure_loaded()
+    if name not in _ZOO:
+        raise UserError(f"unknown zoo model '{name}'{did_you_mean(name, _ZOO)}")
+    return _ZOO[name]
+
+
+def is_zoo_model(name: str) -> bool:
+    _ensure_loaded()
+    return name in _ZOO
+
+
+def read_manifest() -> dict:
+    if not MANIFEST.is_file():
+        return {}
+    return json.loads(MANIFEST.read_text())
+
+
+def write_manifest_entry(name: str, entry: dict) -> None:
+    manifest = read_manifest()
+    manifest[name] = entry
+    tmp = MANIFEST.with_suffix(".tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    tmp.replace(MANIFEST)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _ensure_loaded() -> None:
+    import dfqbench.zoo.models  # noqa: F401  (registers the zoo variants)

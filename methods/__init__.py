@@ -1,0 +1,1 @@
+"""Published DFQ methods as plugins."""
