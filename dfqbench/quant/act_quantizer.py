@@ -1,0 +1,83 @@
+"""Per-tensor uniform activation quantizer with learnable step size and zero point (LSQ)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from dfqbench.quant.observers import make_observer
+from dfqbench.quant.state import Quantizer, QuantState
+from dfqbench.quant.ste import grad_scale, round_ste
+
+
+class ActQuantizer(Quantizer):
+    """``x_q = (clamp(round(x / s) + z, q_min, q_max) - z) * s`` with LSQ gradients for ``s`` and ``z``.
+
+    The grid is unsigned (``[0, 2^b - 1]``) when the first batch it sees is
+    all >= 0, signed (``[-2^(b-1), 2^(b-1) - 1]``) otherwise. ``s`` and ``z``
+    are initialised by an observer (``init``: minmax, percentile, mse, lsq),
+    either from the batches seen in the CALIBRATE state, or, if the quantizer
+    reaches QUANTIZE uninitialised, from the first batch it quantizes.
+    With ``learnable=False`` they are frozen after initialisation.
+    """
+
+    def __init__(self, bits: int, learnable: bool = True, init: str = "lsq") -> None:
+        super().__init__(bits)
+        self.step = nn.Parameter(torch.tensor(1.0), requires_grad=learnable)
+        self.zero_point = nn.Parameter(torch.tensor(0.0), requires_grad=learnable)
+        self.register_buffer("initialised", torch.tensor(False))
+        self.register_buffer("signed", torch.tensor(False))
+        self.init = init
+        self.observer = None
+
+    @property
+    def qrange(self) -> tuple[int, int]:
+        if bool(self.signed):
+            return -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
+        return 0, 2 ** self.bits - 1
+
+    def reset(self, init: str | None = None) -> None:
+        """Forget the range so that the next calibration initialises it again (with ``init``)."""
+        self.init = init or self.init
+        self.observer = None
+        self.initialised.fill_(False)
+
+    def observe(self, x: torch.Tensor) -> None:
+        if self.observer is None:
+            self.observer = make_observer(self.init)
+            self.signed.fill_(bool((x.detach() < 0).any()))
+        self.observer.observe(x)
+
+    def finish_calibration(self) -> None:
+        if self.observer is None:
+            return
+        step, zero_point = self.observer.compute(*self.qrange)
+        with torch.no_grad():
+            self.step.fill_(step)
+            self.zero_point.fill_(zero_point)
+        self.initialised.fill_(True)
+        self.observer = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.state is QuantState.OFF:
+            return x
+        if self.state is QuantState.CALIBRATE:
+            self.observe(x)
+            return x
+        if not bool(self.initialised):
+            self.observe(x)
+            self.finish_calibration()
+        return self.fake_quant(x)
+
+    def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
+        qmin, qmax = self.qrange
+        if self.step.requires_grad and torch.is_grad_enabled():
+            g = 1.0 / math.sqrt(x.numel() * max(qmax, 1))
+            step = grad_scale(self.step, g).abs().clamp_min(1e-8)
+            zero_point = round_ste(grad_scale(self.zero_point, g))
+            return (torch.clamp(round_ste(x / step) + zero_point, qmin, qmax) - zero_point) * step
+        step = self.step.detach().abs().clamp_min(1e-8)
+        zero_point = torch.round(self.zero_point.detach())
+        return (torch.clamp(torch.round(x / step) + zero_point, qmin, qmax) - zero_point) * step

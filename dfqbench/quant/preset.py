@@ -1,0 +1,53 @@
+"""Quantizer presets: typed, versioned configs (the quantizer's form, not its calibration)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dfqbench.config import Config
+from dfqbench.errors import UserError
+from dfqbench.naming import did_you_mean, match_wildcards
+
+
+@dataclasses.dataclass(frozen=True)
+class QuantPreset(Config):
+    """What is quantized and how (shared/specs/protocol.md).
+
+    - weights: symmetric, per output channel, scale from max |w|;
+    - activations: per tensor, uniform; ``act_learnable`` makes step and zero
+      point LSQ parameters, otherwise they are frozen after calibration;
+    - ``quantize_matmuls``: both operands of both attention matmuls;
+    - ``softmax_quantizer``: ``uniform``, ``log2`` or ``none`` (floating point);
+    - ``first_last_8bit``: patch embedding and every classifier head at 8 bits.
+    """
+
+    name: str = "standard"
+    act_learnable: bool = True
+    quantize_matmuls: bool = True
+    softmax_quantizer: str = "uniform"
+    first_last_8bit: bool = False
+
+    def __post_init__(self) -> None:
+        if self.softmax_quantizer not in ("uniform", "log2", "none"):
+            raise UserError(f"softmax_quantizer must be uniform, log2 or none, got '{self.softmax_quantizer}'")
+
+
+PRESETS: dict[str, QuantPreset] = {
+    "standard": QuantPreset(name="standard"),
+    "psaq": QuantPreset(name="psaq", act_learnable=False, softmax_quantizer="none"),
+}
+
+
+def preset_names(pattern: str | None = None) -> list[str]:
+    return match_wildcards(PRESETS, pattern)
+
+
+def get_preset(name: str, **overrides) -> QuantPreset:
+    """A registered preset, optionally with fields replaced (e.g. ``first_last_8bit=True``)."""
+    if name not in PRESETS:
+        raise UserError(f"unknown preset '{name}'{did_you_mean(name, PRESETS)}")
+    preset = PRESETS[name]
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(QuantPreset)}
+    if unknown:
+        raise UserError(f"unknown preset field(s): {', '.join(sorted(unknown))}")
+    return dataclasses.replace(preset, **overrides) if overrides else preset
