@@ -50,7 +50,7 @@ class TokenLayout:
         return self.window is not None and bool((self.positions < 0).any())
 
     def to_grid(self, values: torch.Tensor) -> torch.Tensor:
-        """Scatter per-token values (..., windows, N) onto the patch grid (..., H, W); special and pad tokens dropped."""
+        """Per-token values (..., windows, N) onto the patch grid (..., H, W); special and pad tokens dropped."""
         lead = values.shape[:-2]
         flat = values.reshape(*lead, -1)
         pos = self.positions.reshape(-1).to(values.device)

@@ -36,7 +36,8 @@ def train_command(
     name: str = typer.Argument(..., help="Zoo model to train, e.g. fmnist_vit."),
     run_dir: Path = typer.Option(Path("runs/zoo"), help="Where resumable checkpoints go."),
     out_dir: Path = typer.Option(None, help="Write the weights here instead of the registry (no manifest update)."),
-    data_dir: Path = typer.Option(None, "--data-dir", help="Fashion-MNIST folder (default $DFQBENCH_DATA or Debian's)."),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="Fashion-MNIST folder (default: $DFQBENCH_DATA, else Debian's)."),
 ) -> None:
     """Train a zoo model from its recorded, seeded recipe (resumes from --run-dir).
 

@@ -61,8 +61,9 @@ def train_loop(model: nn.Module, recipe: TrainRecipe, epochs: int, ckpt: Path, l
     pixels, labels = train.as_float(), train.labels
     steps_per_epoch = math.ceil(len(labels) / recipe.batch_size)
     total, warmup = epochs * steps_per_epoch, recipe.warmup_epochs * steps_per_epoch
-    decay = [p for n, p in model.named_parameters() if p.ndim > 1 and "token" not in n and "pos_embed" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim > 1 and "token" not in n and "pos_embed" not in n)]
+    decayed = {n for n, p in model.named_parameters() if p.ndim > 1 and "token" not in n and "pos_embed" not in n}
+    decay = [p for n, p in model.named_parameters() if n in decayed]
+    no_decay = [p for n, p in model.named_parameters() if n not in decayed]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                              {"params": no_decay, "weight_decay": 0.0}], lr=recipe.lr)
     gen = torch.Generator().manual_seed(recipe.seed)
