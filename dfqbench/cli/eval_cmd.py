@@ -1,7 +1,62 @@
-"""``dfqbench eval``: full-precision top-1 of a registered model."""
+"""``dfqbench eval``: full-precision top-1 (and top-5) of a registered model."""
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
 
-def eval_command() -> None:
-    """Evaluate a model."""
+import torch
+import typer
+
+from dfqbench.cli.app import console
+from dfqbench.cli.options import data_dir_option
+from dfqbench.cli.progress import counting_progress
+from dfqbench.errors import UserError
+
+
+def eval_command(
+    model: str = typer.Option("fmnist_vit", "--model", "-m",
+                              help="Zoo model or timm ViT/DeiT/Swin name; a wildcard ('fmnist_*') selects zoo models."),
+    checkpoint: Path = typer.Option(None, help="Weights for a timm model (safetensors or weights-only torch file)."),
+    limit: int = typer.Option(None, help="Evaluate only the first N test images (smoke runs)."),
+    batch_size: int = typer.Option(256, help="Evaluation batch size (fixed across methods)."),
+    data_dir: Path = data_dir_option(),
+    imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root with val/ (for timm models)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+) -> None:
+    """Print the full-precision top-1 of a model on its test split.
+
+    Examples:
+
+      dfqbench eval --model fmnist_vit
+
+      dfqbench eval --model 'fmnist_*'
+
+      dfqbench eval --model fmnist_swin --limit 1000
+
+      dfqbench eval --model deit_tiny_patch16_224 --checkpoint deit_tiny.safetensors --imagenet /data/imagenet
+    """
+    from dfqbench.zoo.registry import zoo_models
+
+    names = zoo_models(model) if any(c in model for c in "*?[") else [model]
+    if not names:
+        raise UserError(f"no zoo model matches '{model}' (see: dfqbench zoo list)")
+    for name in names:
+        evaluate_one(name, checkpoint, limit, batch_size, data_dir, imagenet, device)
+
+
+def evaluate_one(model: str, checkpoint: Path | None, limit: int | None, batch_size: int,
+                 data_dir: Path | None, imagenet: Path | None, device: str) -> None:
+    from dfqbench.data.splits import test_batches
+    from dfqbench.evaluate import evaluate
+    from dfqbench.zoo.backbones import load_backbone
+
+    backbone = load_backbone(model, checkpoint)
+    batches = test_batches(backbone.dataset, backbone.data_config, batch_size, limit, data_dir, imagenet)
+    start = time.time()
+    with counting_progress(f"eval {model}", total=limit) as advance:
+        acc = evaluate(backbone.model.to(device), batches, device=device, progress=advance)
+    top5 = f", top-5 {acc.top5:.2f}%" if acc.top5 is not None else ""
+    console.print(f"{model} ({backbone.family}, {backbone.dataset}, weights {backbone.weights_hash[:12]}): "
+                  f"top-1 {acc.top1:.2f}%{top5} on {acc.n} images "
+                  f"[{time.time() - start:.1f}s, {torch.get_num_threads()} threads, {device}]", highlight=False)

@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from dfqbench.cli.app import console
+from dfqbench.cli.options import data_dir_option
 
 zoo_app = typer.Typer(help="The embedded Fashion-MNIST zoo.\n\nExamples:\n\n  dfqbench zoo list\n\n"
                            "  dfqbench zoo train fmnist_vit --run-dir runs/zoo", no_args_is_help=True)
@@ -36,8 +37,7 @@ def train_command(
     name: str = typer.Argument(..., help="Zoo model to train, e.g. fmnist_vit."),
     run_dir: Path = typer.Option(Path("runs/zoo"), help="Where resumable checkpoints go."),
     out_dir: Path = typer.Option(None, help="Write the weights here instead of the registry (no manifest update)."),
-    data_dir: Path = typer.Option(
-        None, "--data-dir", help="Fashion-MNIST folder (default: $DFQBENCH_DATA, else Debian's)."),
+    data_dir: Path = data_dir_option(),
 ) -> None:
     """Train a zoo model from its recorded, seeded recipe (resumes from --run-dir).
 

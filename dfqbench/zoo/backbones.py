@@ -1,0 +1,141 @@
+"""Load any registered backbone: an embedded zoo model or a timm ViT / DeiT / Swin by name.
+
+Zoo weights are verified against the SHA-256 recorded in the manifest.
+timm models come pretrained through timm (needs internet access) or from
+``--checkpoint PATH``: a safetensors file, or a torch file read with
+``weights_only=True`` (never unpickled).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import timm
+import torch
+import torch.nn as nn
+from safetensors import SafetensorError
+from safetensors.torch import load_file
+from timm.models.deit import VisionTransformerDistilled
+from timm.models.swin_transformer import SwinTransformer
+from timm.models.vision_transformer import VisionTransformer
+
+from dfqbench.errors import UserError
+from dfqbench.naming import did_you_mean, match_wildcards
+from dfqbench.zoo.registry import get_zoo_model, is_zoo_model, sha256_file, zoo_models
+
+TIMM_FAMILIES = ("vit_*", "deit_*", "deit3_*", "swin_*")
+
+
+@dataclass(frozen=True)
+class Backbone:
+    """A loaded full-precision model and what identifies it."""
+
+    name: str
+    family: str
+    model: nn.Module
+    weights_hash: str
+    dataset: str
+    source: str
+
+    @property
+    def data_config(self) -> dict:
+        return timm.data.resolve_data_config(model=self.model)
+
+
+def family_of(model: nn.Module, name: str) -> str:
+    if isinstance(model, SwinTransformer):
+        return "swin"
+    if isinstance(model, VisionTransformerDistilled) or name.startswith("deit"):
+        return "deit"
+    if isinstance(model, VisionTransformer):
+        return "vit"
+    raise UserError(f"'{name}' is not a ViT, DeiT or Swin model")
+
+
+def timm_model_names(pattern: str | None = None) -> list[str]:
+    names = sorted({n for fam in TIMM_FAMILIES for n in timm.list_models(fam)})
+    return match_wildcards(names, pattern)
+
+
+def state_dict_hash(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        digest.update(key.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
+    """Tensors of a safetensors file or a weights-only torch file (``state_dict``/``model`` nesting unwrapped)."""
+    if not path.is_file():
+        raise UserError(f"checkpoint not found: {path}")
+    try:
+        if path.suffix == ".safetensors":
+            return load_file(str(path))
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (SafetensorError, RuntimeError, OSError, EOFError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(f"cannot read checkpoint {path}: {first}") from None
+    for key in ("state_dict", "model", "state_dict_ema"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise UserError(f"checkpoint {path} holds no state dict of tensors")
+    return state
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        lines = str(exc).strip().splitlines()
+        detail = lines[1].strip() if len(lines) > 1 else lines[0]
+        raise UserError(f"{origin} does not fit the model: {detail}") from None
+
+
+def load_zoo(name: str) -> Backbone:
+    entry = get_zoo_model(name)
+    path, record = entry.weights_path, entry.record
+    if not path.is_file() or record is None:
+        raise UserError(f"zoo model '{name}' has no trained weights yet; run: dfqbench zoo train {name}")
+    digest = sha256_file(path)
+    if digest != record["sha256"]:
+        raise UserError(f"zoo weights corrupt (SHA-256 {digest[:12]} != recorded {record['sha256'][:12]}): {path}")
+    model = entry.build()
+    load_state(model, load_file(str(path)), str(path))
+    return Backbone(name, entry.family, model.eval(), digest, "fashion-mnist", "zoo")
+
+
+def load_timm(name: str, checkpoint: Path | None = None, **kwargs) -> Backbone:
+    if name not in timm.list_models():
+        candidates = timm_model_names() + zoo_models()
+        raise UserError(f"unknown model '{name}'{did_you_mean(name, candidates)}")
+    if checkpoint is not None:
+        model = timm.create_model(name, pretrained=False, **kwargs)
+        load_state(model, read_checkpoint(checkpoint), str(checkpoint))
+        source = f"checkpoint:{checkpoint}"
+    else:
+        try:
+            model = timm.create_model(name, pretrained=True, **kwargs)
+        except Exception as exc:  # no network, no hub cache
+            raise UserError(f"cannot fetch pretrained weights for '{name}' ({type(exc).__name__}); "
+                            "pass --checkpoint PATH") from None
+        source = "timm-pretrained"
+    family = family_of(model, name)
+    return Backbone(name, family, model.eval(), state_dict_hash(model), "imagenet", source)
+
+
+def load_backbone(name: str, checkpoint: Path | None = None) -> Backbone:
+    """A zoo model by name, or a timm ViT/DeiT/Swin (pretrained, or from ``checkpoint``)."""
+    if is_zoo_model(name):
+        if checkpoint is not None:
+            raise UserError(f"'{name}' is a zoo model with committed weights; --checkpoint is for timm models")
+        return load_zoo(name)
+    return load_timm(name, checkpoint)
+
+
+def model_names(pattern: str | None = None) -> list[str]:
+    """Zoo models first, then timm's ViT, DeiT and Swin names."""
+    return zoo_models(pattern) + timm_model_names(pattern)

@@ -1,0 +1,54 @@
+"""Benchmarks of the zoo models (pytest-benchmark; numbers go to the README).
+
+Run: .venv/bin/python -m pytest tests/benchmarks --benchmark-enable --benchmark-json runs/bench.json
+then: .venv/bin/python -m tests.benchmarks.report runs/bench.json
+Without --benchmark-enable (the default) each body runs once, as a smoke test.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dfqbench.quant import get_preset, set_quant_state, wrap_model
+from tests.benchmarks.zoo_fixtures import ZOO, zoo_model
+
+EVAL_IMAGES, EVAL_BATCH = 1024, 256
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_forward_backward_batch32(benchmark, name):
+    """Forward + backward to the pixels of a batch of 32: the unit cost of a synthesis step."""
+    model = zoo_model(name)
+    images = torch.randn(32, *model.pretrained_cfg["input_size"], requires_grad=True)
+
+    def step():
+        images.grad = None
+        model(images).logsumexp(-1).sum().backward()
+
+    benchmark.group = "forward+backward batch 32"
+    benchmark(step)
+    assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+def run_eval(model, batches):
+    with torch.no_grad():
+        return sum(int(model(x).argmax(-1).sum()) for x in batches)
+
+
+@pytest.mark.parametrize("mode", ["fp", "4w4a"])
+@pytest.mark.parametrize("name", ZOO)
+def test_eval_fp_vs_fake_quant(benchmark, name, mode):
+    """Evaluation of 1024 images: the timm FP model against the fake-quant 4w4a model."""
+    model = zoo_model(name)
+    gen = torch.Generator().manual_seed(0)
+    size = model.pretrained_cfg["input_size"]
+    batches = [torch.randn(EVAL_BATCH, *size, generator=gen) for _ in range(EVAL_IMAGES // EVAL_BATCH)]
+    if mode != "fp":
+        model = wrap_model(model, get_preset("standard"), mode).eval()
+        set_quant_state(model, "calibrate")
+        run_eval(model, batches[:1])
+        set_quant_state(model, "quantize")
+    benchmark.group = f"eval {name}"
+    benchmark.extra_info.update(model=name, mode=mode, threads=torch.get_num_threads())
+    benchmark(run_eval, model, batches)

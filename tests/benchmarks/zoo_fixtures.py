@@ -1,0 +1,18 @@
+"""Zoo models for benchmarks: trained weights when present (speed does not depend on them)."""
+
+from __future__ import annotations
+
+import torch.nn as nn
+
+from dfqbench.errors import UserError
+from dfqbench.zoo.backbones import load_backbone
+from dfqbench.zoo.registry import get_zoo_model
+
+ZOO = ("fmnist_vit", "fmnist_deit", "fmnist_swin")
+
+
+def zoo_model(name: str) -> nn.Module:
+    try:
+        return load_backbone(name).model
+    except UserError:  # not trained yet: same architecture, same speed
+        return get_zoo_model(name).build().eval()
