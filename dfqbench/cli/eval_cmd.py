@@ -18,7 +18,9 @@ def eval_command(
     model: str = typer.Option("fmnist_vit", "--model", "-m",
                               help="Zoo model or timm ViT/DeiT/Swin name; a wildcard ('fmnist_*') selects zoo models."),
     checkpoint: Path = typer.Option(None, help="Weights for a timm model (safetensors or weights-only torch file)."),
-    limit: int = typer.Option(None, help="Evaluate only the first N test images (smoke runs)."),
+    img_size: int = typer.Option(None, help="Input size of a timm model, if not its default."),
+    limit: int = typer.Option(None, help="Evaluate N test images only (smoke runs): Fashion-MNIST's first N, "
+                                         "an ImageFolder's class-balanced N."),
     batch_size: int = typer.Option(256, help="Evaluation batch size (fixed across methods)."),
     data_dir: Path = data_dir_option(),
     imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root with val/ (for timm models)."),
@@ -38,20 +40,22 @@ def eval_command(
     """
     from dfqbench.zoo.registry import zoo_models
 
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
     names = zoo_models(model) if any(c in model for c in "*?[") else [model]
     if not names:
         raise UserError(f"no zoo model matches '{model}' (see: dfqbench zoo list)")
     for name in names:
-        evaluate_one(name, checkpoint, limit, batch_size, data_dir, imagenet, device)
+        evaluate_one(name, checkpoint, img_size, limit, batch_size, data_dir, imagenet, device)
 
 
-def evaluate_one(model: str, checkpoint: Path | None, limit: int | None, batch_size: int,
+def evaluate_one(model: str, checkpoint: Path | None, img_size: int | None, limit: int | None, batch_size: int,
                  data_dir: Path | None, imagenet: Path | None, device: str) -> None:
     from dfqbench.data.splits import test_batches
     from dfqbench.evaluate import evaluate
     from dfqbench.zoo.backbones import load_backbone
 
-    backbone = load_backbone(model, checkpoint)
+    backbone = load_backbone(model, checkpoint, img_size)
     batches = test_batches(backbone.dataset, backbone.data_config, batch_size, limit, data_dir, imagenet)
     start = time.time()
     with counting_progress(f"eval {model}", total=limit) as advance:

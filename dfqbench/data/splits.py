@@ -10,8 +10,6 @@ from dfqbench.errors import UserError
 def test_batches(dataset: str, data_config: dict, batch_size: int, limit: int | None = None,
                  data_dir: Path | None = None, imagenet: Path | None = None):
     """Preprocessed (input, label) batches of the test split, in a fixed order."""
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit must be at least 1, got {limit}")
     if dataset == "fashion-mnist":
         from dfqbench.data.fashion_mnist import fashion_mnist_batches
 

@@ -87,6 +87,14 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def checkpoint_num_classes(state: dict[str, torch.Tensor]) -> int:
+    """Class count of a checkpoint, read off its classifier weight (1000 when it has none)."""
+    for key in ("head.weight", "head.fc.weight"):
+        if key in state:
+            return state[key].shape[0]
+    return 1000
+
+
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
     try:
         model.load_state_dict(state, strict=True)
@@ -114,8 +122,10 @@ def load_timm(name: str, checkpoint: Path | None = None, **kwargs) -> Backbone:
         candidates = timm_model_names() + zoo_models()
         raise UserError(f"unknown model '{name}'{did_you_mean(name, candidates)}")
     if checkpoint is not None:
+        state = read_checkpoint(checkpoint)
+        kwargs.setdefault("num_classes", checkpoint_num_classes(state))
         model = timm.create_model(name, pretrained=False, **kwargs)
-        load_state(model, read_checkpoint(checkpoint), str(checkpoint))
+        load_state(model, state, str(checkpoint))
         source = f"checkpoint:{checkpoint}"
     else:
         try:
@@ -125,16 +135,27 @@ def load_timm(name: str, checkpoint: Path | None = None, **kwargs) -> Backbone:
                             "pass --checkpoint PATH") from None
         source = "timm-pretrained"
     family = family_of(model, name)
+    fit_input_size(model)
     return Backbone(name, family, model.eval(), state_dict_hash(model), "imagenet", source)
 
 
-def load_backbone(name: str, checkpoint: Path | None = None) -> Backbone:
-    """A zoo model by name, or a timm ViT/DeiT/Swin (pretrained, or from ``checkpoint``)."""
+def fit_input_size(model: nn.Module) -> None:
+    """Make the data config's input size the model's own (timm keeps 224 when built with another img_size)."""
+    cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
+    in_chans = model.patch_embed.proj.in_channels
+    size = (in_chans, *model.patch_embed.img_size)
+    if cfg.get("input_size") != size:
+        model.pretrained_cfg = {**cfg, "input_size": size}
+
+
+def load_backbone(name: str, checkpoint: Path | None = None, img_size: int | None = None) -> Backbone:
+    """A zoo model by name, or a timm ViT/DeiT/Swin (pretrained, or from ``checkpoint``, at ``img_size``)."""
     if is_zoo_model(name):
-        if checkpoint is not None:
-            raise UserError(f"'{name}' is a zoo model with committed weights; --checkpoint is for timm models")
+        if checkpoint is not None or img_size is not None:
+            raise UserError(f"'{name}' is a zoo model with committed weights; --checkpoint and --img-size "
+                            "are for timm models")
         return load_zoo(name)
-    return load_timm(name, checkpoint)
+    return load_timm(name, checkpoint, **({"img_size": img_size} if img_size else {}))
 
 
 def model_names(pattern: str | None = None) -> list[str]:
