@@ -1,0 +1,84 @@
+"""Long-format CSV export of the results store (one row per cell, columns in COLUMNS order) and its reader."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from dfqbench.errors import UserError
+from dfqbench.store.schema import COLUMNS, IDENTITY
+from dfqbench.store.sqlite import INTEGER_COLUMNS, REAL_COLUMNS, ResultStore, typed_frame
+
+REQUIRED_COLUMNS = ("method", "model", "bits", "seed", "top1", "status")
+
+
+def export_csv(store: ResultStore, path: str | Path, **filters) -> int:
+    """Write the rows matching ``filters`` (see :meth:`ResultStore.rows`) to ``path``; return the row count.
+
+    The file is written to a temporary file beside ``path`` and renamed over
+    it, so a reader never sees a half-written CSV.
+    """
+    path = Path(path)
+    frame = store.to_frame(**filters)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        frame.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return len(frame)
+
+
+def _numeric(series: pd.Series, path: Path) -> pd.Series:
+    """Text → numbers; a value that is not a number is a UserError naming the column."""
+    try:
+        return pd.to_numeric(series)
+    except (ValueError, TypeError):
+        raise UserError(f"bad results CSV: {path}: column {series.name!r} has a non-numeric value") from None
+
+
+def read_results_csv(path: str | Path) -> pd.DataFrame:
+    """Read a long-format results CSV written by :func:`export_csv`.
+
+    The required columns must be present; extra columns are kept (after the
+    schema columns); schema columns an older file lacks are added as missing
+    values. Numbers come back as numbers (float64, or nullable Int64 for
+    integer columns); empty cells are missing (None), except in the text
+    identity columns, where '' is a value.
+    """
+    path = Path(path)
+    try:
+        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except FileNotFoundError:
+        raise UserError(f"results CSV not found: {path}") from None
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        reason = getattr(exc, "strerror", None) or (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise UserError(f"bad results CSV: {path} ({reason})") from None
+    missing = [column for column in REQUIRED_COLUMNS if column not in raw]
+    if missing:
+        raise UserError(f"bad results CSV: {path}: missing columns: {', '.join(missing)}")
+
+    frame = raw.astype(object)
+    for column in frame.columns:
+        if column not in IDENTITY:  # '' is a real identity value (the fp row's synthesizer); elsewhere it is missing
+            frame[column] = frame[column].where(frame[column] != "", None)
+        if column in REAL_COLUMNS or column in INTEGER_COLUMNS:
+            frame[column] = _numeric(frame[column], path)
+            if column in INTEGER_COLUMNS and not frame[column].dropna().mod(1).eq(0).all():
+                raise UserError(f"bad results CSV: {path}: column {column!r} has a non-integer value")
+        elif column not in COLUMNS:
+            try:  # extra columns: numbers if they all parse, text otherwise
+                frame[column] = pd.to_numeric(frame[column])
+            except (ValueError, TypeError):
+                pass
+    for column in COLUMNS:
+        if column not in frame:
+            frame[column] = None
+    extras = [column for column in frame.columns if column not in COLUMNS]
+    return typed_frame(frame[list(COLUMNS) + extras])
