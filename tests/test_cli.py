@@ -30,7 +30,8 @@ def test_eval_limit_on_zoo_model(capsys, monkeypatch):
     (["eval", "--model", "fmnist_vt"], "did you mean: fmnist_vit"),
     (["eval", "--model", "nothing*"], "no zoo model matches"),
     (["eval", "--model", "fmnist_vit", "--limit", "0"], "--limit must be at least 1"),
-    (["eval", "--model", "fmnist_vit", "--data-dir", "/nonexistent-dfqbench"], "apt-get install -y dataset-fashion-mnist"),
+    (["eval", "--model", "fmnist_vit", "--data-dir", "/nonexistent-dfqbench"],
+     "apt-get install -y dataset-fashion-mnist"),
     (["eval", "--model", "deit_tiny_patch16_224", "--checkpoint", "/nonexistent.safetensors"], "checkpoint not found"),
     (["eval", "--model", "fmnist_vit", "--checkpoint", "x.safetensors"], "zoo model"),
     (["zoo", "train", "fmnist_swim"], "did you mean: fmnist_swin"),
@@ -62,7 +63,8 @@ def test_eval_timm_checkpoint_on_imagefolder(tmp_path, capsys, monkeypatch):
         folder.mkdir(parents=True)
         for i in range(3):
             Image.new("RGB", (40, 36), (80 * i, 40, 200 if cls == "a" else 10)).save(folder / f"{i}.png")
-    code, out, err = run_cli(["eval", "--model", "deit_tiny_patch16_224", "--checkpoint", str(tmp_path / "deit.safetensors"),
-                              "--img-size", "32", "--imagenet", str(tmp_path / "imagenet")], capsys, monkeypatch)
+    args = ["eval", "--model", "deit_tiny_patch16_224", "--checkpoint", str(tmp_path / "deit.safetensors"),
+            "--img-size", "32", "--imagenet", str(tmp_path / "imagenet")]
+    code, out, err = run_cli(args, capsys, monkeypatch)
     assert code == 0, err
     assert "deit" in out and "on 6 images" in out and "top-5" not in out

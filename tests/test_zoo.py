@@ -152,7 +152,7 @@ def test_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
     straight = train(tmp_path / "a" / "last.pt", 2)
     train(tmp_path / "b" / "last.pt", 1)
     resumed = train(tmp_path / "b" / "last.pt", 2)
-    for (k, v), (_, w) in zip(straight.state_dict().items(), resumed.state_dict().items()):
+    for (k, v), (_, w) in zip(straight.state_dict().items(), resumed.state_dict().items(), strict=True):
         assert torch.equal(v, w), k
 
 

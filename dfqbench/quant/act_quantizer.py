@@ -72,19 +72,24 @@ class ActQuantizer(Quantizer):
         return self.fake_quant(x)
 
     def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
-        """``(clamp(round(x/s) + z, qmin, qmax) - z) * s``, computed as ``clamp(round(x/s), qmin-z, qmax-z) * s``.
+        """``(round(clamp(x/s + z, qmin, qmax)) - z) * s`` with a straight-through round.
 
-        The two are equal for an integer ``z``; the second form needs three
-        passes over ``x`` instead of six (this runs on every activation).
+        Learnable ``s`` and ``z`` get LSQ's scaled gradients; frozen ones get
+        none, but the input still gets its straight-through gradient. Without
+        autograd the same arithmetic runs in place (one allocation).
         """
         qmin, qmax = self.qrange
-        if self.step.requires_grad and torch.is_grad_enabled():
-            g = 1.0 / math.sqrt(x.numel() * max(qmax, 1))
-            step = grad_scale(self.step, g).abs().clamp_min(1e-8)
-            zero_point = round_ste(grad_scale(self.zero_point, g))
-            q = torch.minimum(torch.maximum(round_ste(x * (1.0 / step)), qmin - zero_point), qmax - zero_point)
-            return q * step
-        step = float(self.step.detach().abs().clamp_min(1e-8))
-        zero_point = float(torch.round(self.zero_point.detach()))
-        q = x * (1.0 / step)  # one allocation, then in place
-        return q.round_().clamp_(qmin - zero_point, qmax - zero_point).mul_(step)
+        if torch.is_grad_enabled():
+            if self.step.requires_grad:
+                g = 1.0 / math.sqrt(x.numel() * max(qmax, 1))
+                step = grad_scale(self.step, g).abs().clamp_min(1e-8)
+                zero_point = round_ste(grad_scale(self.zero_point, g))
+            else:
+                step = self.step.detach().abs().clamp_min(1e-8)
+                zero_point = torch.round(self.zero_point.detach())
+            q = round_ste(torch.clamp(x * (1.0 / step) + zero_point, qmin, qmax))
+            return (q - zero_point) * step
+        step = self.step.detach().abs().clamp_min(1e-8)
+        zero_point = torch.round(self.zero_point.detach())
+        q = x * (1.0 / step)
+        return q.add_(zero_point).clamp_(qmin, qmax).round_().sub_(zero_point).mul_(step)

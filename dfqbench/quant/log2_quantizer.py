@@ -16,7 +16,7 @@ class Log2Quantizer(Quantizer):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.state is not QuantState.QUANTIZE:
             return x
-        q = torch.round(-torch.log2(x.detach().clamp_min(1e-30)))
+        q = torch.round(-torch.log2(x.detach()))  # exact zeros give +inf, hence 0 below
         levels = 2 ** self.bits - 1
         xq = torch.where(q > levels, torch.zeros_like(x), torch.exp2(-q))
         return x + (xq - x).detach()

@@ -15,10 +15,6 @@ class WeightQuantizer(Quantizer):
     train during QAT) and is treated as a constant in the backward pass.
     """
 
-    def __init__(self, bits: int) -> None:
-        super().__init__(bits)
-        self._cache_key, self._cache = None, None
-
     def scale(self, weight: torch.Tensor) -> torch.Tensor:
         qmax = 2 ** (self.bits - 1) - 1
         max_abs = weight.detach().abs().flatten(1).amax(dim=1).clamp_min(1e-8)
@@ -27,13 +23,6 @@ class WeightQuantizer(Quantizer):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.state is not QuantState.QUANTIZE:
             return weight
-        qmin, qmax = -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
+        # |w / s| <= 2^(b-1) - 1 by construction, so only the round acts (the clamp never binds).
         scale = self.scale(weight)
-        if torch.is_grad_enabled():
-            return torch.clamp(round_ste(weight * (1.0 / scale)), qmin, qmax) * scale
-        key = (weight.data_ptr(), weight._version, weight.device, self.bits)
-        if self._cache_key != key:  # weights do not change between no-grad calls: quantize once
-            zero = torch.zeros(weight.shape[0], dtype=torch.int32, device=weight.device)
-            self._cache = torch.fake_quantize_per_channel_affine(weight, scale.flatten(), zero, 0, qmin, qmax)
-            self._cache_key = key
-        return self._cache
+        return round_ste(weight * (1.0 / scale)) * scale

@@ -81,6 +81,8 @@ def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
 def wrap_model(model: nn.Module, preset: QuantPreset, bits: BitWidth | str) -> nn.Module:
     """A copy of ``model`` with explicit attention and fake-quant layers, every quantizer OFF."""
     bits = BitWidth.parse(bits) if isinstance(bits, str) else bits
+    if hasattr(model, "dfq_preset"):
+        raise ValueError("this model is already wrapped; wrap the FP model instead")
     wrapped = copy.deepcopy(model)
     layout_of = GlobalLayoutOf(wrapped) if hasattr(wrapped, "num_prefix_tokens") else None
     for name, module in list(wrapped.named_modules()):

@@ -1,0 +1,21 @@
+"""``real``: real training images, the oracle upper reference."""
+
+from __future__ import annotations
+
+from dfqbench.api import ModelContext, Synthesizer, SyntheticSet, register_synthesizer
+
+
+@register_synthesizer("real")
+class RealImages(Synthesizer):
+    """``profile.n_images`` training images drawn with the stage's generator (not data-free)."""
+
+    version = 1
+    paper = "real-data reference row (protocol.md)"
+
+    def synthesize(self, ctx: ModelContext) -> SyntheticSet:
+        if ctx.real_images is None:
+            raise RuntimeError("this run has no training images for the 'real' row")
+        n = ctx.profile.n_images
+        images = ctx.real_images(n, ctx.generator).to(ctx.device)
+        ctx.progress(n, n)
+        return SyntheticSet(images)

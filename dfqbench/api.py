@@ -1,0 +1,189 @@
+"""The plugin API: synthesizers, calibrators, the calibration source, methods.
+
+A synthesizer makes a synthetic calibration set from the FP teacher (and,
+if it declares ``needs_quantized_model``, the current quantized model). A
+calibrator turns the quantized model and a calibration source into a
+calibrated model. A *method* is a named recipe: one synthesizer, one
+calibrator and config overrides. Each plugin declares a name, a version
+(bump it whenever its numbers change), the paper it follows and a typed
+config whose defaults are the paper's::
+
+    @register_synthesizer("mine")
+    class Mine(Synthesizer):
+        version = 1
+        paper = "Me et al., 2026"
+
+        @dataclasses.dataclass(frozen=True)
+        class Config(Config):
+            lr: float = 0.1
+
+        def synthesize(self, ctx: SynthesisContext) -> SyntheticSet: ...
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import torch
+import torch.nn as nn
+
+from dfqbench.config import Config
+from dfqbench.profiles import Profile
+from dfqbench.registry import Registry
+
+Progress = Callable[[int, int], None]  # (done, total) within the current stage
+
+
+@dataclasses.dataclass(frozen=True)
+class EmptyConfig(Config):
+    """For plugins without options."""
+
+
+@dataclasses.dataclass
+class SyntheticSet:
+    """Calibration images in model-input (normalised) space, with the labels they were made for (or None)."""
+
+    images: torch.Tensor
+    labels: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+@dataclasses.dataclass
+class ModelContext:
+    """What every stage knows about the models and the budget."""
+
+    teacher: nn.Module            # FP model, wrapped (explicit attention, quantizers OFF): taps work on it
+    student: nn.Module            # the quantized model being calibrated (wrapped)
+    data_config: dict             # timm data config: input_size, mean, std, ...
+    num_classes: int
+    profile: Profile
+    generator: torch.Generator    # this stage's generator (derived from the cell's master seed)
+    device: torch.device
+    progress: Progress = lambda done, total: None
+    real_images: Callable[[int, torch.Generator], torch.Tensor] | None = None  # training images, for `real`
+
+    @property
+    def input_size(self) -> tuple[int, int, int]:
+        return tuple(self.data_config["input_size"])
+
+    def pixel_bounds(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel (low, high), shaped (1, C, 1, 1), of inputs that map back to [0, 1] pixels."""
+        from dfqbench.data.transforms import pixel_bounds
+
+        low, high = pixel_bounds(self.data_config)
+        return low.to(self.device), high.to(self.device)
+
+
+class Plugin:
+    """Name, version, paper and typed config shared by synthesizers and calibrators."""
+
+    name: ClassVar[str] = ""
+    version: ClassVar[int] = 1
+    paper: ClassVar[str] = ""
+    notes: ClassVar[str] = ""
+    Config: ClassVar[type[Config]] = EmptyConfig
+
+    def __init__(self, config: Config | None = None) -> None:
+        self.config = config if config is not None else self.Config()
+
+
+class Synthesizer(Plugin):
+    """Makes a synthetic calibration set."""
+
+    needs_quantized_model: ClassVar[bool] = False
+
+    def synthesize(self, ctx: ModelContext) -> SyntheticSet:
+        raise NotImplementedError
+
+    def refresh(self, ctx: ModelContext, previous: SyntheticSet) -> SyntheticSet:
+        """A new set made with the current quantized model; by default, a fresh synthesis."""
+        return self.synthesize(ctx)
+
+    @property
+    def wants_refresh(self) -> bool:
+        """Whether a calibrator should refresh this synthesizer's set during calibration."""
+        return bool(getattr(self.config, "refresh", False))
+
+
+class CalibrationSource:
+    """The calibration set handed to a calibrator; it can be asked to ``refresh`` itself.
+
+    ``refresh`` regenerates (or continues, depending on the synthesizer) the
+    set with the current quantized model in ``ctx.student``.
+    """
+
+    def __init__(self, synthesizer: Synthesizer, ctx: ModelContext, initial: SyntheticSet) -> None:
+        self.synthesizer, self.ctx, self.current = synthesizer, ctx, initial
+        self.refreshes_done = 0
+
+    @property
+    def images(self) -> torch.Tensor:
+        return self.current.images
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        return self.current.labels
+
+    def refresh(self) -> None:
+        self.refreshes_done += 1
+        self.current = self.synthesizer.refresh(self.ctx, self.current)
+
+    def refresh_points(self, total_steps: int) -> set[int]:
+        """Calibration steps after which the set is refreshed: ``profile.refreshes`` evenly spaced points."""
+        count = self.ctx.profile.refreshes if self.synthesizer.wants_refresh else 0
+        return {round(total_steps * (i + 1) / (count + 1)) for i in range(count)} - {0, total_steps}
+
+    def batch(self, size: int, generator: torch.Generator) -> torch.Tensor:
+        index = torch.randint(0, len(self.current), (size,), generator=generator)
+        return self.current.images[index.to(self.current.images.device)]
+
+
+class Calibrator(Plugin):
+    """Turns ``ctx.student`` into a calibrated quantized model, using the calibration source."""
+
+    def calibrate(self, ctx: ModelContext, source: CalibrationSource) -> None:
+        raise NotImplementedError
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """A named recipe: a synthesizer, a calibrator and config overrides (``{"synth": {...}, "calib": {...}}``)."""
+
+    name: str
+    synthesizer: str
+    calibrator: str
+    synth_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    calib_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
+    paper: str = ""
+    description: str = ""
+
+
+SYNTHESIZERS: Registry[type[Synthesizer]] = Registry("synthesizer")
+CALIBRATORS: Registry[type[Calibrator]] = Registry("calibrator")
+METHODS: Registry[Method] = Registry("method")
+
+
+def _named(registry: Registry, name: str):
+    def decorator(cls):
+        cls.name = name
+        return registry.register(name)(cls)
+    return decorator
+
+
+def register_synthesizer(name: str):
+    """Class decorator registering a :class:`Synthesizer` under ``name``."""
+    return _named(SYNTHESIZERS, name)
+
+
+def register_calibrator(name: str):
+    """Class decorator registering a :class:`Calibrator` under ``name``."""
+    return _named(CALIBRATORS, name)
+
+
+def register_method(name: str, synthesizer: str, calibrator: str, **fields: Any) -> Method:
+    """Register a method recipe; returns it."""
+    return METHODS.add(name, Method(name, synthesizer, calibrator, **fields))

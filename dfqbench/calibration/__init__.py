@@ -1,0 +1,1 @@
+"""Shared calibration pieces: logit KD, batch augmentation, range initialisation, the QAT loop."""

@@ -1,0 +1,73 @@
+"""The shared QAT loop: SGD (Nesterov), cosine learning rate, logit KD plus a method's extra terms.
+
+Calibrators that distil (``kd``, ``hsad``, ``masked-hsad``) subclass
+:class:`QATCalibrator` and override :meth:`QATCalibrator.loss`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import torch
+
+from dfqbench.api import CalibrationSource, Calibrator, ModelContext
+from dfqbench.calibration.augment import simclr_augment
+from dfqbench.calibration.kd_loss import logit_kd
+from dfqbench.calibration.ranges import init_activation_ranges
+from dfqbench.config import Config
+
+
+@dataclasses.dataclass(frozen=True)
+class QATConfig(Config):
+    """Shared QAT settings (shared/specs/methods.md, "Shared calibration pieces")."""
+
+    lr: float = 1e-3
+    momentum: float = 0.9
+    final_lr_ratio: float = 0.01      # cosine from lr to lr * final_lr_ratio
+    weight_decay: float = 0.0
+    temperature: float = 5.0          # logit KD temperature
+    kd_weight: float = 1.0
+    augment: bool = True              # SimCLR-style per-image augmentation
+    act_init: str = "lsq"             # activation range initialisation on the first batch
+
+
+def cosine_lr(step: int, total: int, lr: float, final_ratio: float) -> float:
+    progress = step / max(1, total - 1)
+    return lr * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+class QATCalibrator(Calibrator):
+    """Logit-KD QAT on the calibration source; subclasses add terms in :meth:`loss`."""
+
+    Config = QATConfig
+
+    def loss(self, ctx: ModelContext, images: torch.Tensor) -> torch.Tensor:
+        """The objective on one (augmented) batch; the base is plain logit KD."""
+        with torch.no_grad():
+            teacher_logits = ctx.teacher(images)
+        return self.config.kd_weight * logit_kd(ctx.student(images), teacher_logits, self.config.temperature)
+
+    def calibrate(self, ctx: ModelContext, source: CalibrationSource) -> None:
+        cfg, student, gen = self.config, ctx.student, ctx.generator
+        steps, batch_size = ctx.profile.calib_steps, ctx.profile.calib_batch_size
+        init_activation_ranges(student, [source.batch(batch_size, gen)], cfg.act_init)
+        params = [p for p in student.parameters() if p.requires_grad]
+        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+                              weight_decay=cfg.weight_decay)
+        refresh_at = source.refresh_points(steps)
+        for step in range(steps):
+            for group in opt.param_groups:
+                group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.final_lr_ratio)
+            images = source.batch(batch_size, gen)
+            if cfg.augment:
+                images = simclr_augment(images, ctx.data_config, gen)
+            loss = self.loss(ctx, images)
+            if not torch.isfinite(loss):
+                raise FloatingPointError(f"calibration loss is {loss.item()} at step {step}")
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if step + 1 in refresh_at:
+                source.refresh()
+            ctx.progress(step + 1, steps)

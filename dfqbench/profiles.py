@@ -1,0 +1,50 @@
+"""Named budgets: how many images, synthesis steps, calibration steps and refreshes a table gets.
+
+Every method's schedule (warm-ups, annealing, refresh points) is written as
+fractions of these counts, so it keeps its shape at any budget.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dfqbench.config import Config
+from dfqbench.errors import UserError
+from dfqbench.naming import did_you_mean, match_wildcards
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile(Config):
+    """One budget, the same for every method of a table."""
+
+    name: str
+    n_images: int             # synthetic (or real / noise) calibration images
+    synth_batch_size: int     # images optimised together
+    synth_steps: int          # optimiser steps per synthesis batch
+    calib_steps: int          # calibration (QAT) optimiser steps
+    calib_batch_size: int
+    refreshes: int            # how often a refreshing method regenerates its set during calibration
+    description: str = ""
+
+
+PROFILES: dict[str, Profile] = {
+    "quick": Profile("quick", n_images=64, synth_batch_size=32, synth_steps=40, calib_steps=120,
+                     calib_batch_size=32, refreshes=1,
+                     description="the default run: minutes for the whole default grid on 2 CPU cores"),
+    "bench": Profile("bench", n_images=512, synth_batch_size=32, synth_steps=400, calib_steps=1500,
+                     calib_batch_size=32, refreshes=6,
+                     description="committed zoo leaderboards: about 10 minutes per cell on 2 CPU cores"),
+    "paper": Profile("paper", n_images=10240, synth_batch_size=32, synth_steps=2000, calib_steps=64000,
+                     calib_batch_size=32, refreshes=6,
+                     description="the papers' settings (10k images, 2000 steps, 200 epochs): for GPUs"),
+}
+
+
+def profile_names(pattern: str | None = None) -> list[str]:
+    return match_wildcards(PROFILES, pattern)
+
+
+def get_profile(name: str) -> Profile:
+    if name not in PROFILES:
+        raise UserError(f"unknown profile '{name}'{did_you_mean(name, PROFILES)} (choose from: {', '.join(PROFILES)})")
+    return PROFILES[name]

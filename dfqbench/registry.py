@@ -1,0 +1,108 @@
+"""Typed registries with lazy entries, wildcards and did-you-mean errors.
+
+Entries come from three places:
+
+- the ``@register_synthesizer("name")``-style decorators (built-ins are
+  registered lazily: the module that defines them is imported on first use);
+- installed packages, through the ``dfqbench.plugins`` entry-point group
+  (each entry point names a module whose import registers its plugins);
+- ``--plugin path/to/file.py`` on the command line (:func:`load_plugin_file`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Generic, TypeVar
+
+from dfqbench.errors import UserError
+from dfqbench.naming import did_you_mean, match_wildcards
+
+T = TypeVar("T")
+ENTRY_POINT_GROUP = "dfqbench.plugins"
+
+
+class Registry(Generic[T]):
+    """Name -> object, where an entry may be a module path imported on first lookup."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._entries: dict[str, T] = {}
+        self._lazy: dict[str, str] = {}
+
+    def register(self, name: str) -> Callable[[T], T]:
+        """Decorator: ``@registry.register("name")``."""
+        def decorator(obj: T) -> T:
+            if name in self._entries and self._entries[name] is not obj:
+                raise ValueError(f"{self.kind} '{name}' is registered twice")
+            self._entries[name] = obj
+            self._lazy.pop(name, None)
+            return obj
+        return decorator
+
+    def add(self, name: str, obj: T) -> T:
+        return self.register(name)(obj)
+
+    def register_lazy(self, name: str, module: str) -> None:
+        """``name`` is defined (and registered) by importing ``module``."""
+        if name not in self._entries:
+            self._lazy[name] = module
+
+    def names(self, pattern: str | None = None) -> list[str]:
+        load_entry_points()
+        return match_wildcards(set(self._entries) | set(self._lazy), pattern)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.names()
+
+    def get(self, name: str) -> T:
+        if name not in self._entries:
+            load_entry_points()
+            if name in self._lazy:
+                importlib.import_module(self._lazy[name])
+            if name not in self._entries:
+                known = self.names()
+                raise UserError(f"unknown {self.kind} '{name}'{did_you_mean(name, known)} "
+                                f"(see: dfqbench list {self.kind}s)")
+        return self._entries[name]
+
+    def items(self, pattern: str | None = None) -> list[tuple[str, T]]:
+        return [(name, self.get(name)) for name in self.names(pattern)]
+
+
+_entry_points_loaded = False
+
+
+def load_entry_points() -> None:
+    """Import every module advertised in the ``dfqbench.plugins`` entry-point group (once)."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for entry_point in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            entry_point.load()
+        except Exception as exc:  # a broken third-party plugin must not break dfqbench
+            print(f"warning: plugin entry point '{entry_point.name}' failed to load: {exc}", file=sys.stderr)
+
+
+def load_plugin_file(path: str | Path) -> None:
+    """Import a plugin file given with ``--plugin``; its decorators register what it defines."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"plugin file not found: {path}")
+    module_name = f"dfqbench_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
+    if module_name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        del sys.modules[module_name]
+        raise UserError(f"plugin {path} failed to load: {type(exc).__name__}: {exc}") from None

@@ -1,0 +1,185 @@
+"""One cell: synthesize -> quantize and calibrate -> evaluate, timed, with its provenance."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+from dfqbench.api import CALIBRATORS, SYNTHESIZERS, CalibrationSource, ModelContext, SyntheticSet
+from dfqbench.data.splits import test_batches
+from dfqbench.evaluate import EVAL_BATCH_SIZE, evaluate
+from dfqbench.profiles import Profile
+from dfqbench.quant.preset import QuantPreset
+from dfqbench.quant.state import QuantState, set_quant_state
+from dfqbench.quant.wrap import wrap_model
+from dfqbench.runner.cache import SynthesisCache, cache_key, images_finite
+from dfqbench.runner.grid import Cell
+from dfqbench.runner.overrides import apply_overrides
+from dfqbench.runner.provenance import PeakMemory, git_commit, package_versions
+from dfqbench.runner.seeds import stage_generator, stage_seed
+from dfqbench.store.schema import cell_id
+from dfqbench.zoo.backbones import Backbone
+
+StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclasses.dataclass
+class RunSettings:
+    preset: QuantPreset
+    profile: Profile
+    device: torch.device
+    cache: SynthesisCache
+    limit: int | None = None
+    data_dir: Path | None = None
+    imagenet: Path | None = None
+    save_models: Path | None = None
+    eval_batch_size: int = EVAL_BATCH_SIZE
+
+
+def real_image_sampler(backbone: Backbone, settings: RunSettings):
+    """Draws n preprocessed training images of the backbone's dataset with a generator."""
+    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
+        if backbone.dataset == "fashion-mnist":
+            from dfqbench.data.fashion_mnist import load_fashion_mnist
+            from dfqbench.data.transforms import normalize_batch
+
+            train = load_fashion_mnist("train", settings.data_dir)
+            index = torch.randperm(len(train), generator=generator)[:n]
+            return normalize_batch(train.as_float()[index], backbone.data_config)
+        from dfqbench.data.imagefolder import sample_train_images
+
+        return sample_train_images(settings.imagenet, backbone.data_config, n, generator)
+    return sample
+
+
+def identity_of(cell: Cell, backbone: Backbone, settings: RunSettings, versions: dict) -> dict:
+    return {
+        "method": cell.method.label, "synthesizer": cell.method.synthesizer, "calibrator": cell.method.calibrator,
+        "overrides": cell.method.overrides_json(), "model": cell.model, "weights_hash": backbone.weights_hash,
+        "bits": cell.bits_label, "preset": settings.preset.name, "preset_hash": settings.preset.hash(),
+        "profile": settings.profile.name, "profile_hash": settings.profile.hash(), "seed": cell.seed,
+        "versions": json.dumps(versions, sort_keys=True),
+    }
+
+
+def plugin_configs(cell: Cell):
+    """The synthesizer and calibrator instances of a cell, configs validated."""
+    spec = cell.method
+    synth_cls, calib_cls = SYNTHESIZERS.get(spec.synthesizer), CALIBRATORS.get(spec.calibrator)
+    raw = spec.raw_overrides
+    synth = synth_cls(apply_overrides(synth_cls.Config, spec.synth_overrides, raw.get("synth", {}), "synth",
+                                      spec.synthesizer))
+    calib = calib_cls(apply_overrides(calib_cls.Config, spec.calib_overrides, raw.get("calib", {}), "calib",
+                                      spec.calibrator))
+    return synth, calib
+
+
+def cell_versions(cell: Cell) -> dict:
+    if cell.method.is_fp:
+        return {}
+    return {"synthesizer": SYNTHESIZERS.get(cell.method.synthesizer).version,
+            "calibrator": CALIBRATORS.get(cell.method.calibrator).version}
+
+
+def synthesis_key(synth, cell: Cell, backbone: Backbone, settings: RunSettings) -> str:
+    p = settings.profile
+    fields = {"synthesizer": synth.name, "version": synth.version, "config": synth.config.to_dict(),
+              "weights": backbone.weights_hash, "seed": cell.seed,
+              "profile": {"n_images": p.n_images, "synth_batch_size": p.synth_batch_size,
+                          "synth_steps": p.synth_steps}}
+    if synth.needs_quantized_model:
+        fields.update(bits=str(cell.bits), preset=settings.preset.hash())
+    return cache_key(fields)
+
+
+def base_row(cell: Cell, backbone: Backbone, settings: RunSettings) -> dict:
+    versions = cell_versions(cell)
+    identity = identity_of(cell, backbone, settings, versions)
+    return {**identity, "cell_id": cell_id(identity), "git_commit": git_commit(),
+            "package_versions": package_versions(), "device": str(settings.device),
+            "threads": torch.get_num_threads(), "profile_config": settings.profile.to_json(),
+            "preset_config": settings.preset.to_json(),
+            "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+
+
+def run_cell(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, progress: StageProgress) -> dict:
+    """Compute the cell and return its measurements (raises on failure; the caller records it)."""
+    device, times = settings.device, {}
+    model = backbone.model.to(device).eval()
+    with PeakMemory(device) as memory:
+        start = time.time()
+        if cell.method.is_fp:
+            evaluated, cached = model, None
+        else:
+            evaluated, cached, times = calibrated_student(cell, backbone, settings, row, progress)
+        t0 = time.time()
+        batches = test_batches(backbone.dataset, backbone.data_config, settings.eval_batch_size, settings.limit,
+                               settings.data_dir, settings.imagenet)
+        total = settings.limit or None
+        seen = [0]
+
+        def advance(n: int) -> None:
+            seen[0] += n
+            progress("evaluation", seen[0], total or seen[0])
+
+        acc = evaluate(evaluated, batches, device=device, progress=advance)
+        times["evaluation"] = time.time() - t0
+        total_seconds = time.time() - start
+    return {"status": "ok", "error": None, "top1": acc.top1, "top5": acc.top5, "n_eval": acc.n,
+            "seconds_synthesis": times.get("synthesis"), "seconds_calibration": times.get("calibration"),
+            "seconds_evaluation": times["evaluation"], "seconds_total": total_seconds,
+            "peak_memory_mb": memory.peak_mb, "synthesis_cached": cached}
+
+
+def calibrated_student(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, progress: StageProgress):
+    synth, calib = plugin_configs(cell)
+    row.update(synth_config=synth.config.to_json(), calib_config=calib.config.to_json())
+    device, model = settings.device, backbone.model
+    teacher = wrap_model(model, settings.preset, cell.bits).to(device).eval().requires_grad_(False)
+    student = wrap_model(model, settings.preset, cell.bits).to(device).eval()
+    set_quant_state(student, QuantState.QUANTIZE)  # uninitialised ranges set themselves on the first batch
+
+    def context(stage: str) -> ModelContext:
+        return ModelContext(teacher=teacher, student=student, data_config=backbone.data_config,
+                            num_classes=backbone.model.num_classes, profile=settings.profile,
+                            generator=stage_generator(cell.seed, stage), device=device,
+                            progress=lambda done, total: progress(stage, done, total),
+                            real_images=real_image_sampler(backbone, settings))
+
+    times = {}
+    t0 = time.time()
+    key = synthesis_key(synth, cell, backbone, settings)
+    synthetic = settings.cache.load(key)
+    cached = synthetic is not None
+    if synthetic is None:
+        synthetic = synth.synthesize(context("synthesis"))
+        if not images_finite(synthetic):
+            raise FloatingPointError("synthesis produced NaN or infinite pixels")
+        settings.cache.save(key, synthetic, {"synthesizer": synth.name, "version": synth.version,
+                                             "model": cell.model, "seed": cell.seed,
+                                             "profile": settings.profile.name,
+                                             "bits": str(cell.bits) if synth.needs_quantized_model else None})
+    synthetic = SyntheticSet(synthetic.images.to(device),
+                             None if synthetic.labels is None else synthetic.labels.to(device))
+    times["synthesis"] = time.time() - t0
+    t0 = time.time()
+    source = CalibrationSource(synth, context("refresh"), synthetic)
+    calib.calibrate(context("calibration"), source)
+    set_quant_state(student, QuantState.QUANTIZE)
+    times["calibration"] = time.time() - t0
+    if settings.save_models is not None:
+        settings.save_models.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
+        save_file(state, str(settings.save_models / f"{row['cell_id']}.safetensors"),
+                  metadata={"cell": json.dumps({k: row[k] for k in ("method", "model", "bits", "seed")})})
+    return student, int(cached), times
+
+
+__all__ = ["RunSettings", "base_row", "run_cell", "stage_seed"]

@@ -1,0 +1,101 @@
+"""Expand ``--methods/--models/--bits/--seeds`` into cells; resolve method names and crossings."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+from typing import Any
+
+from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, Method
+from dfqbench.errors import UserError
+from dfqbench.naming import did_you_mean
+from dfqbench.quant.bits import BitWidth
+from dfqbench.runner.overrides import STAGES, variant_label
+
+FP = "fp"
+
+
+@dataclasses.dataclass(frozen=True)
+class MethodSpec:
+    """One row of the table: a method (or crossing) with the command line's overrides applied."""
+
+    label: str
+    synthesizer: str
+    calibrator: str
+    synth_overrides: dict[str, Any]
+    calib_overrides: dict[str, Any]
+    raw_overrides: dict[str, dict[str, str]]  # the --set strings (the variant)
+
+    @property
+    def is_fp(self) -> bool:
+        return self.label == FP
+
+    def overrides_json(self) -> str:
+        return json.dumps({stage: self.raw_overrides.get(stage, {}) for stage in STAGES}, sort_keys=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    method: MethodSpec
+    model: str
+    bits: BitWidth | None  # None for the fp row
+    seed: int
+
+    @property
+    def bits_label(self) -> str:
+        return FP if self.bits is None else str(self.bits)
+
+    def describe(self) -> str:
+        return f"{self.method.label} · {self.model} · {self.bits_label} · seed {self.seed}"
+
+
+def resolve_method(entry: str, raw: dict[str, dict[str, str]], label: str | None = None) -> MethodSpec:
+    """``mimiq`` (a registered method), ``noise+ptq`` (synthesizer or method + calibrator) or ``fp``."""
+    entry = entry.strip()
+    if entry == FP:
+        return MethodSpec(FP, "", "", {}, {}, {})
+    if "+" in entry:
+        left, _, right = entry.partition("+")
+        if left in SYNTHESIZERS.names():
+            base = Method(entry, left, right)
+        elif left in METHODS.names():
+            method = METHODS.get(left)
+            base = Method(entry, method.synthesizer, right, synth_overrides=dict(method.synth_overrides))
+        else:
+            known = SYNTHESIZERS.names() + METHODS.names()
+            raise UserError(f"unknown synthesizer or method '{left}' in '{entry}'{did_you_mean(left, known)}")
+        CALIBRATORS.get(right)  # validates, with did-you-mean
+    else:
+        if entry not in METHODS.names():
+            known = METHODS.names() + [FP]
+            raise UserError(f"unknown method '{entry}'{did_you_mean(entry, known)} (see: dfqbench list methods; "
+                            "cross a synthesizer with a calibrator as SYNTH+CALIB)")
+        base = METHODS.get(entry)
+    SYNTHESIZERS.get(base.synthesizer)
+    CALIBRATORS.get(base.calibrator)
+    has_variant = any(raw.get(stage) for stage in STAGES)
+    return MethodSpec(label or variant_label(entry, raw), base.synthesizer, base.calibrator,
+                      dict(base.synth_overrides), dict(base.calib_overrides),
+                      {stage: dict(raw.get(stage, {})) for stage in STAGES} if has_variant else {})
+
+
+def expand_grid(methods: list[MethodSpec], models: list[str], bits: list[BitWidth], seeds: list[int]) -> list[Cell]:
+    """Every (method, model, bits, seed); the fp row once per model (seed 0, no bits)."""
+    cells: list[Cell] = []
+    for method, model in itertools.product(methods, models):
+        if method.is_fp:
+            cells.append(Cell(method, model, None, 0))
+            continue
+        cells += [Cell(method, model, b, s) for b, s in itertools.product(bits, seeds)]
+    return cells
+
+
+def parse_seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"malformed --seeds '{text}' (expected integers like 0,1,2)") from None
+    if not seeds:
+        raise UserError("--seeds is empty")
+    return list(dict.fromkeys(seeds))
