@@ -7,9 +7,9 @@ import math
 import torch
 import torch.nn as nn
 
+from dfqbench.quant.lsq_function import LSQFakeQuant
 from dfqbench.quant.observers import make_observer
 from dfqbench.quant.state import Quantizer, QuantState
-from dfqbench.quant.ste import grad_scale, round_ste
 
 
 class ActQuantizer(Quantizer):
@@ -75,20 +75,14 @@ class ActQuantizer(Quantizer):
         """``(round(clamp(x/s + z, qmin, qmax)) - z) * s`` with a straight-through round.
 
         Learnable ``s`` and ``z`` get LSQ's scaled gradients; frozen ones get
-        none, but the input still gets its straight-through gradient. Without
-        autograd the same arithmetic runs in place (one allocation).
+        none, but the input still gets its straight-through gradient (see
+        :class:`~dfqbench.quant.lsq_function.LSQFakeQuant`). Without autograd
+        the same arithmetic runs in place.
         """
         qmin, qmax = self.qrange
-        if torch.is_grad_enabled():
-            if self.step.requires_grad:
-                g = 1.0 / math.sqrt(x.numel() * max(qmax, 1))
-                step = grad_scale(self.step, g).abs().clamp_min(1e-8)
-                zero_point = round_ste(grad_scale(self.zero_point, g))
-            else:
-                step = self.step.detach().abs().clamp_min(1e-8)
-                zero_point = torch.round(self.zero_point.detach())
-            q = round_ste(torch.clamp(x * (1.0 / step) + zero_point, qmin, qmax))
-            return (q - zero_point) * step
+        if torch.is_grad_enabled() and (x.requires_grad or self.step.requires_grad):
+            grad_factor = 1.0 / math.sqrt(x.numel() * max(qmax, 1))
+            return LSQFakeQuant.apply(x, self.step, self.zero_point, qmin, qmax, grad_factor)
         step = self.step.detach().abs().clamp_min(1e-8)
         zero_point = torch.round(self.zero_point.detach())
         q = x * (1.0 / step)

@@ -9,7 +9,3 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     """round(x) forward, identity gradient."""
     return x + (torch.round(x) - x).detach()
 
-
-def grad_scale(x: torch.Tensor, scale: float) -> torch.Tensor:
-    """x forward, gradient multiplied by ``scale`` (LSQ's step-size gradient scaling)."""
-    return (x - x * scale).detach() + x * scale
