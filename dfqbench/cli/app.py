@@ -16,8 +16,8 @@ err_console = Console(stderr=True)
 app = typer.Typer(
     name="dfqbench",
     help="Benchmark data-free quantization of Vision Transformers.\n\n"
-         "Examples:\n\n  dfqbench zoo list\n\n  dfqbench eval --model fmnist_vit\n\n"
-         "  dfqbench --threads 1 zoo train fmnist_vit",
+         "Examples:\n\n  dfqbench run\n\n  dfqbench run --methods noise,real --bits 3w3a,4w4a,5w5a,4w8a\n\n"
+         "  dfqbench table --format md\n\n  dfqbench list methods\n\n  dfqbench --threads 1 zoo list",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -42,11 +42,18 @@ def root(threads: int = typer.Option(0, "--threads", help="Torch threads (defaul
 
 
 def _register_commands() -> None:
-    from dfqbench.cli import data_cmd, eval_cmd, zoo_cmd
+    import dfqbench.builtins  # noqa: F401  (lazy registry entries of the built-in plugins)
+    from dfqbench.cli import cache_cmd, data_cmd, eval_cmd, list_cmd, run_cmd, table_cmd, zoo_cmd
 
-    app.add_typer(zoo_cmd.zoo_app, name="zoo")
-    app.add_typer(data_cmd.data_app, name="data")
+    app.command("run")(run_cmd.run_command)
+    app.command("table")(table_cmd.table_command)
+    app.command("export")(table_cmd.export_command)
+    app.command("list")(list_cmd.list_command)
     app.command("eval")(eval_cmd.eval_command)
+    app.add_typer(zoo_cmd.zoo_app, name="zoo")
+    app.add_typer(cache_cmd.cache_app, name="cache")
+    app.add_typer(cache_cmd.samples_app, name="samples")
+    app.add_typer(data_cmd.data_app, name="data")
 
 
 _register_commands()

@@ -1,0 +1,91 @@
+"""``dfqbench list``: methods, synthesizers, calibrators, models, presets, profiles (wildcards allowed)."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from dfqbench.cli.app import console
+from dfqbench.errors import UserError
+
+KINDS = ("methods", "synthesizers", "calibrators", "models", "presets", "profiles")
+
+
+def _plugin_table(registry, pattern: str | None) -> Table:
+    table = Table("name", "version", "paper", "options", "notes")
+    for name, cls in registry.items(pattern):
+        fields = ", ".join(f"{k}={v!r}" for k, v in cls.Config().to_dict().items() if k not in ("type", "version"))
+        table.add_row(name, str(cls.version), cls.paper, fields or "-", cls.notes or "")
+    return table
+
+
+def _methods_table(pattern: str | None) -> Table:
+    from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS
+
+    table = Table("method", "synthesizer", "calibrator", "paper", "notes")
+    table.add_row("fp", "-", "-", "full-precision model (no quantization)", "")
+    for name, method in METHODS.items(pattern):
+        notes = " ".join(filter(None, [SYNTHESIZERS.get(method.synthesizer).notes,
+                                       CALIBRATORS.get(method.calibrator).notes, method.description]))
+        overrides = {**method.synth_overrides, **method.calib_overrides}
+        if overrides:
+            notes += f" overrides: {overrides}"
+        table.add_row(name, method.synthesizer, method.calibrator, method.paper, notes.strip())
+    return table
+
+
+def list_command(
+    kind: str = typer.Argument(..., help="methods, synthesizers, calibrators, models, presets or profiles."),
+    pattern: str = typer.Argument(None, help="Wildcard filter, e.g. '*vit*'."),
+    plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
+) -> None:
+    """List what is registered.
+
+    Examples:
+
+      dfqbench list methods
+
+      dfqbench list models 'deit_*'
+
+      dfqbench list calibrators --plugin my_method.py
+    """
+    from dfqbench.api import CALIBRATORS, SYNTHESIZERS
+    from dfqbench.registry import load_plugin_file
+
+    for path in plugin or []:
+        load_plugin_file(path)
+    if kind not in KINDS:
+        from dfqbench.naming import did_you_mean
+
+        raise UserError(f"cannot list '{kind}'{did_you_mean(kind, KINDS)} (choose from: {', '.join(KINDS)})")
+    if kind == "methods":
+        table = _methods_table(pattern)
+    elif kind == "synthesizers":
+        table = _plugin_table(SYNTHESIZERS, pattern)
+    elif kind == "calibrators":
+        table = _plugin_table(CALIBRATORS, pattern)
+    elif kind == "models":
+        from dfqbench.zoo.backbones import timm_model_names
+        from dfqbench.zoo.registry import get_zoo_model, zoo_models
+
+        table = Table("model", "source", "family")
+        for name in zoo_models(pattern):
+            table.add_row(name, "zoo (Fashion-MNIST)", get_zoo_model(name).family)
+        for name in timm_model_names(pattern):
+            table.add_row(name, "timm (ImageNet)", name.split("_")[0])
+    elif kind == "presets":
+        from dfqbench.quant.preset import PRESETS, preset_names
+
+        table = Table("preset", "hash", "config")
+        for name in preset_names(pattern):
+            table.add_row(name, PRESETS[name].hash(), PRESETS[name].to_json())
+    else:
+        from dfqbench.profiles import PROFILES, profile_names
+
+        table = Table("profile", "images", "synth batch", "synth steps", "calib steps", "calib batch", "refreshes",
+                      "description")
+        for name in profile_names(pattern):
+            p = PROFILES[name]
+            table.add_row(name, *(str(v) for v in (p.n_images, p.synth_batch_size, p.synth_steps, p.calib_steps,
+                                                   p.calib_batch_size, p.refreshes)), p.description)
+    console.print(table)

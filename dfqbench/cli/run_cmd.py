@@ -1,0 +1,119 @@
+"""``dfqbench run``: expand the grid, run what is not in the store yet, print and write the leaderboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import typer
+
+from dfqbench.cli.app import console, err_console
+from dfqbench.cli.options import data_dir_option
+from dfqbench.errors import UserError
+
+DEFAULT_OUT = Path("runs/out")
+
+
+def default_methods() -> list[str]:
+    """The reference rows and every registered method."""
+    from dfqbench.api import METHODS
+
+    return ["fp", "noise", "real"] + [m for m in METHODS.names() if m not in ("noise", "real")]
+
+
+def resolve_device(name: str) -> torch.device:
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise UserError(f"unknown device '{name}' (choose cpu or cuda)")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but torch sees no GPU")
+    return torch.device(name)
+
+
+def run_command(
+    methods: str = typer.Option(None, help="Comma-separated methods, crossings SYNTH+CALIB, or fp "
+                                           "(default: fp, noise, real and every registered method)."),
+    bits: str = typer.Option("4w4a", help="Comma-separated bit-widths: 3w3a,4w4a,5w5a,4w8a (also W4A4, W4/A4)."),
+    models: str = typer.Option("fmnist_vit", help="Comma-separated models (zoo or timm names)."),
+    seeds: str = typer.Option("0", help="Comma-separated master seeds."),
+    profile: str = typer.Option("quick", help="Budget: quick, bench or paper (see: dfqbench list profiles)."),
+    preset: str = typer.Option("standard", help="Quantizer preset (see: dfqbench list presets)."),
+    set_: list[str] = typer.Option(None, "--set", help="Config override synth.KEY=VALUE or calib.KEY=VALUE "
+                                                     "(repeatable); makes the rows a variant."),
+    label: str = typer.Option(None, help="Row label of the variant (default: derived from --set)."),
+    plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+    out: Path = typer.Option(DEFAULT_OUT, help="Folder for leaderboard.md, leaderboard.csv and results.csv."),
+    cache_dir: Path = typer.Option(Path("runs/cache"), help="Synthetic-set cache."),
+    save_models: Path = typer.Option(None, help="Keep each calibrated model here (safetensors)."),
+    limit: int = typer.Option(None, help="Evaluate only N test images (smoke runs; recorded as n_eval)."),
+    data_dir: Path = data_dir_option(),
+    imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root (train/ and val/) for timm models."),
+) -> None:
+    """Run a benchmark grid: each cell = synthesize -> quantize and calibrate -> evaluate.
+
+    Finished cells are read from the store, synthetic sets from the cache; a
+    failing cell is recorded and the grid goes on. Examples:
+
+      dfqbench run
+
+      dfqbench run --methods noise,real --bits 3w3a,4w4a,5w5a,4w8a
+
+      dfqbench run --methods noise+ptq,real+ptq --bits 4w4a --seeds 0,1,2 --profile bench
+
+      dfqbench run --methods noise --set calib.augment=off --label noise[no-aug]
+
+      dfqbench run --plugin my_method.py --methods mine
+    """
+    from dfqbench.profiles import get_profile
+    from dfqbench.quant.bits import parse_bit_list
+    from dfqbench.quant.preset import get_preset
+    from dfqbench.registry import load_plugin_file
+    from dfqbench.runner.cache import SynthesisCache
+    from dfqbench.runner.cell import RunSettings
+    from dfqbench.runner.grid import expand_grid, parse_seeds, resolve_method
+    from dfqbench.runner.overrides import parse_set_options
+
+    for path in plugin or []:
+        load_plugin_file(path)
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    raw = parse_set_options(set_ or [])
+    names = [m.strip() for m in (methods.split(",") if methods else default_methods()) if m.strip()]
+    if label and len([n for n in names if n != "fp"]) != 1:
+        raise UserError("--label names one variant: give exactly one method besides fp")
+    specs = [resolve_method(name, raw if name != "fp" else {}, label if name != "fp" else None) for name in names]
+    cells = expand_grid(specs, [m.strip() for m in models.split(",") if m.strip()], parse_bit_list(bits),
+                        parse_seeds(seeds))
+    settings = RunSettings(preset=get_preset(preset), profile=get_profile(profile), device=resolve_device(device),
+                           cache=SynthesisCache(cache_dir), limit=limit, data_dir=data_dir, imagenet=imagenet,
+                           save_models=save_models)
+    execute(cells, settings, store, out)
+
+
+def execute(cells, settings, store_path: Path, out: Path) -> None:
+    """Run the grid, then print and write its leaderboard; exit 1 if a cell failed, 130 if interrupted."""
+    from dfqbench.cli.run_display import RichReporter
+    from dfqbench.cli.table_cmd import print_and_write
+    from dfqbench.runner.run import run_grid
+    from dfqbench.store.sqlite import ResultStore
+
+    with ResultStore(store_path) as store, RichReporter() as reporter:
+        report = run_grid(cells, settings, store, reporter)
+        ids = [row["cell_id"] for row in report.done + report.skipped + report.failed]
+        frame = store.to_frame(cell_id=ids)
+    if len(frame):
+        print_and_write(frame, out, title=f"profile {settings.profile.name} · preset {settings.preset.name}")
+    if report.failed:
+        err_console.print(f"{len(report.failed)} of {len(cells)} cells failed:", highlight=False)
+        for row in report.failed:
+            err_console.print(f"  {row['method']} · {row['model']} · {row['bits']} · seed {row['seed']}: "
+                              f"{row['error']}", highlight=False, markup=False)
+    if report.interrupted:
+        err_console.print(f"interrupted: {len(report.done)} finished cells are in {store_path}; "
+                          "rerun the same command to resume", highlight=False)
+        raise typer.Exit(130)
+    if report.failed:
+        raise typer.Exit(1)
+    console.print(f"{len(report.done)} cells computed, {len(report.skipped)} read from {store_path}",
+                  highlight=False)

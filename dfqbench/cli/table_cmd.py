@@ -1,0 +1,114 @@
+"""``dfqbench table`` and ``dfqbench export``: leaderboards from the store or a CSV, never a re-run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import typer
+
+from dfqbench.cli.app import console
+from dfqbench.errors import UserError
+
+REPORTED = Path(__file__).resolve().parents[2] / "results" / "reported.csv"
+
+
+def split(text: str | None) -> list[str] | None:
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def leaderboard_of(frame: pd.DataFrame, methods=None, bits=None, models=None, reported: bool = False):
+    from dfqbench.tables import build_leaderboard
+
+    published = None
+    if reported:
+        if not REPORTED.is_file():
+            raise UserError(f"published numbers not found: {REPORTED}")
+        published = pd.read_csv(REPORTED)
+    return build_leaderboard(frame, methods=methods, bits=bits, models=models, reported=published)
+
+
+def print_and_write(frame: pd.DataFrame, out: Path | None, title: str | None = None) -> None:
+    """Print the leaderboard of ``frame``; with ``out``, write leaderboard.md/.csv and the long results.csv."""
+    from dfqbench.tables import to_csv, to_markdown, to_rich
+
+    board = leaderboard_of(frame)
+    console.print(to_rich(board, title=title))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "leaderboard.md").write_text(to_markdown(board))
+        (out / "leaderboard.csv").write_text(to_csv(board))
+        frame.to_csv(out / "results.csv", index=False)
+        console.print(f"wrote {out / 'leaderboard.md'}, {out / 'leaderboard.csv'} and {out / 'results.csv'}",
+                      highlight=False)
+
+
+def table_command(
+    from_: Path = typer.Option(None, "--from", help="Long-format results CSV (default: the store)."),
+    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+    methods: str = typer.Option(None, help="Rows to show, comma-separated."),
+    bits: str = typer.Option(None, help="Bit-widths to show, comma-separated."),
+    models: str = typer.Option(None, help="Models to show, comma-separated."),
+    format_: str = typer.Option("rich", "--format", help="rich (terminal), md or csv."),
+    reported: bool = typer.Option(False, "--reported", help="Add the published numbers where the model matches."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of printing."),
+) -> None:
+    """Render a Table-1-style leaderboard (rows: methods; columns: bit-widths x models).
+
+    Examples:
+
+      dfqbench table
+
+      dfqbench table --from results/zoo_4w4a.csv --format md
+
+      dfqbench table --bits 4w4a --methods noise,real,mimiq --format csv -o table.csv
+    """
+    from dfqbench.store.export import read_results_csv
+    from dfqbench.store.sqlite import ResultStore
+    from dfqbench.tables import to_csv, to_markdown, to_rich
+
+    if format_ not in ("rich", "md", "csv"):
+        raise UserError(f"unknown --format '{format_}' (choose rich, md or csv)")
+    if from_ is not None:
+        frame = read_results_csv(from_)
+    else:
+        if not store.is_file():
+            raise UserError(f"no results store at {store} (run 'dfqbench run' first, or pass --from CSV)")
+        with ResultStore(store) as db:
+            frame = db.to_frame()
+    board = leaderboard_of(frame, split(methods), split(bits), split(models), reported)
+    if format_ == "rich" and output is None:
+        console.print(to_rich(board))
+        return
+    text = to_csv(board) if format_ == "csv" else to_markdown(board) if format_ == "md" else None
+    if text is None:
+        raise UserError("--format rich prints to the terminal; use md or csv with --output")
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text)
+        console.print(f"wrote {output}", highlight=False)
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+
+
+def export_command(
+    to: Path = typer.Option(..., "--to", help="CSV file to write (long format, one row per cell)."),
+    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+    methods: str = typer.Option(None, help="Only these methods, comma-separated."),
+    models: str = typer.Option(None, help="Only these models, comma-separated."),
+    profile: str = typer.Option(None, help="Only this profile."),
+) -> None:
+    """Export the store's rows as long-format CSV (committed leaderboards are rendered from such files).
+
+    Example: dfqbench export --to results/zoo_4w4a.csv --profile bench
+    """
+    from dfqbench.store.export import export_csv
+    from dfqbench.store.sqlite import ResultStore
+
+    if not store.is_file():
+        raise UserError(f"no results store at {store}")
+    filters = {k: v for k, v in (("method", split(methods)), ("model", split(models)),
+                                 ("profile", profile)) if v}
+    with ResultStore(store) as db:
+        count = export_csv(db, to, **filters)
+    console.print(f"wrote {count} rows to {to}", highlight=False)
