@@ -1,0 +1,175 @@
+"""``dfqbench run / table / export`` end to end on the zoo ViT with the smoke profile."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from dfqbench.cli import app
+from tests.cli_helpers import assert_one_line_error, run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE_PLUGIN = ROOT / "tests" / "plugins" / "onehot_plugin.py"
+SMOKE = ["--profile", "smoke", "--limit", "64"]
+
+
+def paths(tmp_path: Path) -> list[str]:
+    return ["--store", str(tmp_path / "s.sqlite"), "--out", str(tmp_path / "out"),
+            "--cache-dir", str(tmp_path / "cache")]
+
+
+def cli(*args: str, env=None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "dfqbench", "--threads", "1", *args], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def store_rows(path: Path) -> list[tuple]:
+    if not path.exists():
+        return []
+    with sqlite3.connect(path, timeout=30) as db:
+        try:
+            return db.execute("SELECT cell_id, method, status, created_at FROM cells").fetchall()
+        except sqlite3.OperationalError:
+            return []
+
+
+def test_run_prints_and_writes_the_leaderboard(tmp_path, capsys, monkeypatch):
+    code, out, err = run_cli(["run", "--methods", "fp,noise,real", *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
+    assert code == 0, err
+    markdown = (tmp_path / "out" / "leaderboard.md").read_text()
+    for row in ("fp", "noise", "real"):
+        assert re.search(rf"^\| {row} \|", markdown, re.M), markdown
+    assert "4w4a" in markdown and "fmnist_vit" in markdown
+    assert (tmp_path / "out" / "leaderboard.csv").is_file() and (tmp_path / "out" / "results.csv").is_file()
+    assert "3 cells computed" in out
+    code, out, _ = run_cli(["run", "--methods", "fp,noise,real", *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
+    assert code == 0 and "0 cells computed, 3 read" in out
+
+
+def test_table_and_export_render_without_rerunning(tmp_path, capsys, monkeypatch):
+    run_cli(["run", "--methods", "fp,noise", "--bits", "3w3a,4w4a", *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
+    csv = tmp_path / "export.csv"
+    code, out, _ = run_cli(["export", "--to", str(csv), "--store", str(tmp_path / "s.sqlite")], capsys, monkeypatch)
+    assert code == 0 and "wrote 3 rows" in out
+    code, out, _ = run_cli(["table", "--from", str(csv), "--format", "md"], capsys, monkeypatch)
+    assert code == 0
+    assert out.strip() == (tmp_path / "out" / "leaderboard.md").read_text().strip()
+    assert out.index("3w3a") < out.index("4w4a")
+
+
+def test_readme_example_plugin_is_the_tested_file_and_runs_through_plugin(tmp_path, capsys, monkeypatch):
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"```python\n(.*?)```", readme[readme.index("## Add a method"):], re.S).group(1)
+    assert block.strip() == EXAMPLE_PLUGIN.read_text().strip()
+    code, _, err = run_cli(["run", "--plugin", str(EXAMPLE_PLUGIN), "--methods", "onehot,noise", *SMOKE,
+                            *paths(tmp_path)], capsys, monkeypatch)
+    assert code == 0, err
+    assert re.search(r"^\| (\*\*)?onehot", (tmp_path / "out" / "leaderboard.md").read_text(), re.M)
+
+
+def test_a_failing_cell_is_reported_and_exits_non_zero(tmp_path, capsys, monkeypatch):
+    plugin = tmp_path / "broken.py"
+    plugin.write_text("from dfqbench.api import Calibrator, register_calibrator\n"
+                      "@register_calibrator('cli-broken')\nclass Broken(Calibrator):\n"
+                      "    def calibrate(self, ctx, source):\n        raise ValueError('no good')\n")
+    code, _, err = run_cli(["run", "--plugin", str(plugin), "--methods", "noise+cli-broken,noise", *SMOKE,
+                            *paths(tmp_path)], capsys, monkeypatch)
+    assert code == 1
+    assert "1 of 2 cells failed" in err and "ValueError: no good" in err
+    assert {r[1]: r[2] for r in store_rows(tmp_path / "s.sqlite")} == {"noise+cli-broken": "failed", "noise": "ok"}
+
+
+@pytest.mark.parametrize(("args", "pattern"), [
+    (["run", "--bits", "4w"], "malformed bit-width"),
+    (["run", "--bits", "1w4a"], "weight bits must be in 2..16"),
+    (["run", "--profile", "quik"], "did you mean: quick"),
+    (["run", "--preset", "psaqq"], "did you mean: psaq"),
+    (["run", "--methods", "noise", "--set", "synth.nope=1"], "no synth option 'nope'"),
+    (["run", "--methods", "noise", "--set", "calib.lr=fast"], "expects float"),
+    (["run", "--models", "fmnist_vitt"], "did you mean: fmnist_vit"),
+    (["run", "--seeds", "x"], "malformed --seeds"),
+    (["run", "--device", "tpu"], "unknown device"),
+    (["run", "--plugin", "/nonexistent/plugin.py"], "plugin file not found"),
+    (["table", "--from", "/nonexistent/results.csv"], "/nonexistent/results.csv"),
+    (["list", "method"], "did you mean: methods"),
+])
+def test_bad_run_input_is_one_line_and_exit_2(args, pattern, tmp_path, capsys, monkeypatch):
+    code, _, err = run_cli([*args, *(paths(tmp_path) if args[0] == "run" else [])], capsys, monkeypatch)
+    assert_one_line_error(code, err, pattern)
+
+
+def test_corrupt_store_is_refused_and_left_alone(tmp_path, capsys, monkeypatch):
+    store = tmp_path / "s.sqlite"
+    store.write_bytes(b"not a database at all" * 10)
+    before = store.read_bytes()
+    code, _, err = run_cli(["run", "--methods", "fp", *SMOKE, "--store", str(store), "--out", str(tmp_path / "o")],
+                           capsys, monkeypatch)
+    assert_one_line_error(code, err, "not a dfqbench results store")
+    assert store.read_bytes() == before
+
+
+def test_cli_through_typers_runner_lists_and_helps():
+    runner = CliRunner()
+    result = runner.invoke(app, ["list", "methods"])
+    assert result.exit_code == 0 and "noise" in result.output and "real" in result.output
+    result = runner.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0 and "dfqbench run --methods noise,real" in result.output
+
+
+SLOW_PLUGIN = """
+import time
+from baselines.noise import GaussianNoise
+from dfqbench.api import register_synthesizer
+
+@register_synthesizer("slow")
+class Slow(GaussianNoise):
+    def synthesize(self, ctx):
+        time.sleep(120)
+        return super().synthesize(ctx)
+"""
+
+
+def wait_for(predicate, seconds: float) -> bool:
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.5)
+    return False
+
+
+def test_a_killed_run_loses_no_finished_cell(tmp_path):
+    (tmp_path / "slow.py").write_text(SLOW_PLUGIN)
+    proc = cli("run", "--plugin", str(tmp_path / "slow.py"), "--methods", "fp,noise,slow+kd", *SMOKE,
+               *paths(tmp_path))
+    try:
+        assert wait_for(lambda: len(store_rows(tmp_path / "s.sqlite")) >= 2, 240), proc.stderr
+    finally:
+        proc.kill()
+        proc.wait()
+    before = sorted(store_rows(tmp_path / "s.sqlite"))
+    assert [r[1] for r in before] and {r[2] for r in before} == {"ok"}
+    resumed = cli("run", "--methods", "fp,noise", *SMOKE, *paths(tmp_path))
+    out, err = resumed.communicate(timeout=240)
+    assert resumed.returncode == 0, err
+    assert "0 cells computed, 2 read" in out
+    assert sorted(store_rows(tmp_path / "s.sqlite")) == before
+
+
+def test_two_concurrent_runs_share_one_store(tmp_path):
+    args = ["run", "--methods", "fp,noise,real", "--seeds", "0,1", *SMOKE, *paths(tmp_path)]
+    first, second = cli(*args), cli(*args)
+    for proc in (first, second):
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err
+    rows = store_rows(tmp_path / "s.sqlite")
+    assert len(rows) == 5 and len({r[0] for r in rows}) == 5
