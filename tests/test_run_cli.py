@@ -93,6 +93,8 @@ def test_a_failing_cell_is_reported_and_exits_non_zero(tmp_path, capsys, monkeyp
     (["run", "--bits", "1w4a"], "weight bits must be in 2..16"),
     (["run", "--profile", "quik"], "did you mean: quick"),
     (["run", "--preset", "psaqq"], "did you mean: psaq"),
+    (["run", "--preset-set", "first_last=1"], "did you mean: first_last_8bit"),
+    (["run", "--preset-set", "softmax_quantizer=log3"], "must be uniform, log2 or none"),
     (["run", "--methods", "noise", "--set", "synth.nope=1"], "no synth option 'nope'"),
     (["run", "--methods", "noise", "--set", "calib.lr=fast"], "expects float"),
     (["run", "--models", "fmnist_vitt"], "did you mean: fmnist_vit"),

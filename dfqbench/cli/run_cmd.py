@@ -37,6 +37,8 @@ def run_command(
     seeds: str = typer.Option("0", help="Comma-separated master seeds."),
     profile: str = typer.Option("quick", help="Budget: quick, bench or paper (see: dfqbench list profiles)."),
     preset: str = typer.Option("standard", help="Quantizer preset (see: dfqbench list presets)."),
+    preset_set: list[str] = typer.Option(None, "--preset-set", help="Preset switch KEY=VALUE (repeatable), e.g. "
+                                         "first_last_8bit=true or softmax_quantizer=log2."),
     set_: list[str] = typer.Option(None, "--set", help="Config override synth.KEY=VALUE or calib.KEY=VALUE "
                                                      "(repeatable); makes the rows a variant."),
     label: str = typer.Option(None, help="Row label of the variant (default: derived from --set)."),
@@ -67,7 +69,6 @@ def run_command(
     """
     from dfqbench.profiles import get_profile
     from dfqbench.quant.bits import parse_bit_list
-    from dfqbench.quant.preset import get_preset
     from dfqbench.registry import load_plugin_file
     from dfqbench.runner.cache import SynthesisCache
     from dfqbench.runner.cell import RunSettings
@@ -85,10 +86,32 @@ def run_command(
     specs = [resolve_method(name, raw if name != "fp" else {}, label if name != "fp" else None) for name in names]
     cells = expand_grid(specs, [m.strip() for m in models.split(",") if m.strip()], parse_bit_list(bits),
                         parse_seeds(seeds))
-    settings = RunSettings(preset=get_preset(preset), profile=get_profile(profile), device=resolve_device(device),
+    settings = RunSettings(preset=preset_with_switches(preset, preset_set or []), profile=get_profile(profile),
+                           device=resolve_device(device),
                            cache=SynthesisCache(cache_dir), limit=limit, data_dir=data_dir, imagenet=imagenet,
                            save_models=save_models)
     execute(cells, settings, store, out)
+
+
+def preset_with_switches(name: str, items: list[str]):
+    """A registered preset with ``--preset-set`` switches; its name records them (``standard[log2...]``)."""
+    import dataclasses
+
+    from dfqbench.quant.preset import QuantPreset, get_preset
+    from dfqbench.runner.overrides import apply_overrides
+
+    base = get_preset(name)
+    if not items:
+        return base
+    raw = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() in ("", "name"):
+            raise UserError(f"malformed --preset-set '{item}' (expected KEY=VALUE, e.g. first_last_8bit=true)")
+        raw[key.strip()] = value.strip()
+    preset = apply_overrides(QuantPreset, dataclasses.asdict(base), raw, "preset", name)
+    label = ",".join(f"{k}={v}" for k, v in sorted(raw.items()))
+    return dataclasses.replace(preset, name=f"{name}[{label}]")
 
 
 def execute(cells, settings, store_path: Path, out: Path) -> None:
