@@ -7,7 +7,7 @@ import math
 import torch
 import torch.nn as nn
 
-from dfqbench.quant.lsq_function import LSQFakeQuant
+from dfqbench.quant.lsq_function import LSQFakeQuant, lsq_forward, quant_params
 from dfqbench.quant.observers import make_observer
 from dfqbench.quant.state import Quantizer, QuantState
 
@@ -72,7 +72,7 @@ class ActQuantizer(Quantizer):
         return self.fake_quant(x)
 
     def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
-        """``(round(clamp(x/s + z, qmin, qmax)) - z) * s`` with a straight-through round.
+        """``clamp(round(x/s), qmin - z, qmax - z) * s`` with a straight-through round.
 
         Learnable ``s`` and ``z`` get LSQ's scaled gradients; frozen ones get
         none, but the input still gets its straight-through gradient (see
@@ -83,7 +83,5 @@ class ActQuantizer(Quantizer):
         if torch.is_grad_enabled() and (x.requires_grad or self.step.requires_grad):
             grad_factor = 1.0 / math.sqrt(x.numel() * max(qmax, 1))
             return LSQFakeQuant.apply(x, self.step, self.zero_point, qmin, qmax, grad_factor)
-        step = self.step.detach().abs().clamp_min(1e-8)
-        zero_point = torch.round(self.zero_point.detach())
-        q = x * (1.0 / step)
-        return q.add_(zero_point).clamp_(qmin, qmax).round_().sub_(zero_point).mul_(step)
+        scale, zero_point = quant_params(self.step, self.zero_point, x)
+        return lsq_forward(x, scale, qmin - zero_point, qmax - zero_point)

@@ -1,17 +1,19 @@
-"""LSQ fake quantization as one autograd function: a short forward, gradients recomputed in backward.
+"""LSQ fake quantization as one autograd function: a short forward, a short backward.
 
-Forward: ``(round(clamp(x/s + z, q_min, q_max)) - z) * s`` with ``s = |step|``
-and ``z = round(zero_point)``. Backward (LSQ, Esser et al. 2020, with an
-integer zero point as in LSQ+):
+Forward: ``x_q = clamp(round(x / s), q_min - z, q_max - z) * s`` with
+``s = |step|`` and ``z = round(zero_point)``, i.e. the integer level
+``round(x/s) + z`` clamped to ``[q_min, q_max]``. Backward (LSQ, Esser et
+al. 2020, with an integer zero point as in LSQ+), where "inside" means
+``q_min - z <= x/s <= q_max - z``:
 
-- ``dQ/dx = 1`` where ``q_min <= x/s + z <= q_max``, else 0 (straight through);
-- ``dQ/ds = round(v) - v`` inside, ``clamped level - z`` outside (v = x/s + z),
-  times LSQ's gradient scale ``g``;
-- ``dQ/dz = 0`` inside, ``-s`` outside, times ``g``.
+- ``dx_q/dx = 1`` inside, else 0 (straight through);
+- ``dx_q/ds = round(x/s) - x/s`` inside, ``clamped level - z`` outside, times
+  LSQ's gradient scale ``g``; as a sum, ``(grad_in . (x_q - x) + grad_out . x_q) / s``;
+- ``dx_q/dz = 0`` inside, ``-s`` outside, times ``g``.
 
-Compared with composing the same formula from autograd primitives this
-keeps one tensor (the input) instead of a chain of intermediates, and runs
-two passes fewer in the forward, which synthesis and QAT call every step.
+Composed from autograd primitives the same formula keeps a chain of
+intermediates and runs about twice as many passes over the activations;
+synthesis and QAT call it on every quantized tensor at every step.
 """
 
 from __future__ import annotations
@@ -19,32 +21,46 @@ from __future__ import annotations
 import torch
 
 
+def quant_params(step: torch.Tensor, zero_point: torch.Tensor, on: torch.Tensor):
+    """``(s, z)`` as Python floats on the CPU (scalar kernels are several times faster there),
+    as 0-d tensors elsewhere (no device synchronisation)."""
+    scale = step.detach().abs().clamp_min(1e-8)
+    zero = torch.round(zero_point.detach())
+    if on.device.type == "cpu":
+        return float(scale), float(zero)
+    return scale, zero
+
+
+def lsq_forward(x: torch.Tensor, scale, low, high) -> torch.Tensor:
+    """The forward arithmetic in four passes and one allocation."""
+    out = x * (1.0 / scale)
+    return out.round_().clamp_(low, high).mul_(scale)
+
+
 class LSQFakeQuant(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, step, zero_point, qmin: int, qmax: int, grad_factor: float):
-        scale = step.detach().abs().clamp_min(1e-8)
-        zero = torch.round(zero_point.detach())
-        ctx.save_for_backward(x, step, zero_point)
+        scale, zero = quant_params(step, zero_point, x)
+        out = lsq_forward(x, scale, qmin - zero, qmax - zero)
+        ctx.save_for_backward(x, out, step, zero_point)
         ctx.qrange, ctx.grad_factor = (qmin, qmax), grad_factor
-        out = x * (1.0 / scale)
-        return out.add_(zero).clamp_(qmin, qmax).round_().sub_(zero).mul_(scale)
+        return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, step, zero_point = ctx.saved_tensors
+        x, out, step, zero_point = ctx.saved_tensors
         qmin, qmax = ctx.qrange
-        scale = step.detach().abs().clamp_min(1e-8)
-        zero = torch.round(zero_point.detach())
-        level = x * (1.0 / scale) + zero
-        inside = (level >= qmin) & (level <= qmax)
-        grad_x = grad_step = grad_zero = None
-        if ctx.needs_input_grad[0]:
-            grad_x = grad * inside
+        scale, zero = (float(v) for v in quant_params(step, zero_point, torch.empty(0)))
+        grad = grad.contiguous()
+        # grad where (qmin - z) s < x < (qmax - z) s, else 0: one fused pass, no boolean mask
+        grad_inside = torch.ops.aten.hardtanh_backward(grad, x, (qmin - zero) * scale, (qmax - zero) * scale)
+        grad_step = grad_zero = None
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            grad_outside = grad - grad_inside
         if ctx.needs_input_grad[1]:
-            rounded = level.clamp(qmin, qmax).round_()
-            d_step = torch.where(inside, rounded - level, rounded - zero)
-            grad_step = (grad * d_step).sum() * ctx.grad_factor * torch.sign(step.detach())
-            grad_step = grad_step.reshape(step.shape)
+            flat = (grad_inside.reshape(-1), grad_outside.reshape(-1))
+            excess = torch.dot(flat[0], (out - x).reshape(-1)) + torch.dot(flat[1], out.reshape(-1))
+            grad_step = (excess / scale * ctx.grad_factor * torch.sign(step.detach())).reshape(step.shape)
         if ctx.needs_input_grad[2]:
-            grad_zero = (-(grad * ~inside).sum() * scale * ctx.grad_factor).reshape(zero_point.shape)
-        return grad_x, grad_step, grad_zero, None, None, None
+            grad_zero = (-grad_outside.sum() * scale * ctx.grad_factor).reshape(zero_point.shape)
+        return grad_inside if ctx.needs_input_grad[0] else None, grad_step, grad_zero, None, None, None
