@@ -64,6 +64,12 @@ def test_table_and_export_render_without_rerunning(tmp_path, capsys, monkeypatch
     assert code == 0
     assert out.strip() == (tmp_path / "out" / "leaderboard.md").read_text().strip()
     assert out.index("3w3a") < out.index("4w4a")
+    fresh = tmp_path / "fresh.sqlite"
+    code, out, _ = run_cli(["import", "--from", str(csv), "--store", str(fresh)], capsys, monkeypatch)
+    assert code == 0 and "imported 3 of 3 rows" in out
+    code, out, _ = run_cli(["run", "--methods", "fp,noise", "--bits", "3w3a,4w4a", *SMOKE, "--store", str(fresh),
+                            "--out", str(tmp_path / "o2"), "--cache-dir", str(tmp_path / "c2")], capsys, monkeypatch)
+    assert code == 0 and "0 cells computed, 3 read" in out
 
 
 def test_readme_example_plugin_is_the_tested_file_and_runs_through_plugin(tmp_path, capsys, monkeypatch):

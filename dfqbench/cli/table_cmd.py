@@ -112,3 +112,19 @@ def export_command(
     with ResultStore(store) as db:
         count = export_csv(db, to, **filters)
     console.print(f"wrote {count} rows to {to}", highlight=False)
+
+
+def import_command(
+    from_: Path = typer.Option(..., "--from", help="Long-format results CSV written by 'dfqbench export'."),
+    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+) -> None:
+    """Load exported results into the store, so that a rerun skips those cells (resume from committed CSVs).
+
+    Example: dfqbench import --from results/zoo_4w4a.csv
+    """
+    from dfqbench.store.export import import_csv
+    from dfqbench.store.sqlite import ResultStore
+
+    with ResultStore(store) as db:
+        written, total = import_csv(db, from_)
+    console.print(f"imported {written} of {total} rows into {store}", highlight=False)

@@ -82,3 +82,19 @@ def read_results_csv(path: str | Path) -> pd.DataFrame:
             frame[column] = None
     extras = [column for column in frame.columns if column not in COLUMNS]
     return typed_frame(frame[list(COLUMNS) + extras])
+
+
+def import_csv(store: ResultStore, path: str | Path) -> tuple[int, int]:
+    """Load an exported CSV into ``store`` (to resume a grid from committed results); return (written, rows).
+
+    Finished cells already in the store are kept; the CSV's cells keep their ids.
+    """
+    frame = read_results_csv(path)
+    missing = [c for c in IDENTITY if frame[c].isna().any()]
+    if missing:
+        raise UserError(f"cannot import {path}: identity columns with missing values: {', '.join(missing)}")
+    written = 0
+    for record in frame[list(COLUMNS)].to_dict("records"):
+        row = {k: (None if pd.isna(v) else v) for k, v in record.items()}
+        written += bool(store.put(row))
+    return written, len(frame)
