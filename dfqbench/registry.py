@@ -2,8 +2,9 @@
 
 Entries come from three places:
 
-- the ``@register_synthesizer("name")``-style decorators (built-ins are
-  registered lazily: the module that defines them is imported on first use);
+- the ``@register_synthesizer("name")``-style decorators; the built-in
+  plugin packages ``baselines`` and ``methods`` are imported on the first
+  lookup (one file per method, nothing else to edit);
 - installed packages, through the ``dfqbench.plugins`` entry-point group
   (each entry point names a module whose import registers its plugins);
 - ``--plugin path/to/file.py`` on the command line (:func:`load_plugin_file`).
@@ -14,6 +15,7 @@ from __future__ import annotations
 import importlib
 import importlib.metadata
 import importlib.util
+import pkgutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -75,11 +77,31 @@ class Registry(Generic[T]):
 
 
 _entry_points_loaded = False
+BUILTIN_PACKAGES = ("baselines", "methods")
+_builtins_loaded = False
+
+
+def load_builtin_plugins() -> None:
+    """Import every module of the built-in plugin packages (``baselines``, ``methods``) once.
+
+    A method plugin is one file in one of these packages; its decorators
+    register it when the module is imported, so nothing else lists it.
+    """
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    for package_name in BUILTIN_PACKAGES:
+        package = importlib.import_module(package_name)
+        for info in pkgutil.iter_modules(package.__path__):
+            if not info.name.startswith("_"):
+                importlib.import_module(f"{package_name}.{info.name}")
 
 
 def load_entry_points() -> None:
-    """Import every module advertised in the ``dfqbench.plugins`` entry-point group (once)."""
+    """Import the built-in plugins and every module advertised in the ``dfqbench.plugins`` entry-point group."""
     global _entry_points_loaded
+    load_builtin_plugins()
     if _entry_points_loaded:
         return
     _entry_points_loaded = True

@@ -9,7 +9,6 @@ import json
 import pytest
 import torch
 
-import dfqbench.builtins  # noqa: F401
 from dfqbench import registry as registry_mod
 from dfqbench.api import (
     CALIBRATORS,
@@ -52,7 +51,7 @@ def test_registry_decorator_wildcards_and_did_you_mean():
         reg.add("beta", 4)
 
 
-def test_builtins_are_lazy_until_used():
+def test_builtin_plugins_register_on_first_lookup():
     assert {"noise", "real"} <= set(SYNTHESIZERS.names())
     assert {"kd", "ptq"} <= set(CALIBRATORS.names())
     assert CALIBRATORS.get("ptq").name == "ptq"

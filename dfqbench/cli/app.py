@@ -42,7 +42,6 @@ def root(threads: int = typer.Option(0, "--threads", help="Torch threads (defaul
 
 
 def _register_commands() -> None:
-    import dfqbench.builtins  # noqa: F401  (lazy registry entries of the built-in plugins)
     from dfqbench.cli import cache_cmd, data_cmd, eval_cmd, list_cmd, run_cmd, table_cmd, zoo_cmd
 
     app.command("run")(run_cmd.run_command)
