@@ -1,0 +1,48 @@
+"""The README's tables and commands agree with the code, the manifest and CI."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from dfqbench.profiles import PROFILES
+from dfqbench.zoo.registry import get_zoo_model, zoo_models
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def table_rows(first_cell: str) -> list[list[str]]:
+    rows = []
+    for line in README.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.startswith("|") and cells and cells[0] == first_cell:
+            rows.append(cells)
+    return rows
+
+
+def test_profile_table_matches_the_profiles():
+    for profile in PROFILES.values():
+        (row,) = table_rows(f"`{profile.name}`")
+        numbers = [int(v) for v in row[1:7]]
+        assert numbers == [profile.n_images, profile.synth_batch_size, profile.synth_steps, profile.calib_steps,
+                           profile.calib_batch_size, profile.refreshes]
+
+
+def test_zoo_table_matches_the_manifest():
+    for name in zoo_models():
+        record = get_zoo_model(name).record
+        (row,) = table_rows(f"`{name}`")
+        assert f"{record['top1']:.2f}" in row, (row, record["top1"])
+        assert record["sha256"][:12] in " ".join(row)
+
+
+def test_ci_runs_the_readme_test_command():
+    block = re.search(r"<!-- test-command -->\n```\n(.*?)\n```\n<!-- /test-command -->", README, re.S)
+    assert block and "pytest" in block.group(1)
+    assert "test-command" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_setup_commands_bootstrap_first():
+    commands = re.findall(r"^bash \.ci/bootstrap && (.+)$", README, re.M)
+    assert any("dfqbench run" in c for c in commands) and any("pytest" in c for c in commands)
