@@ -743,14 +743,21 @@ def test_leaving_calibrate_for_off_also_initialises(zoo_model, images):
     assert all(bool(q.initialised) for q in act_quantizers(wrapped))
 
 
-def test_quantized_model_trains_lsq_parameters(zoo_model, images):
-    model = zoo_model("fmnist_vit")
-    x = images(model)
-    wrapped = wrap_model(model, get_preset("standard"), "4w4a")
+
+def calibrated_model(model, preset: str, x: torch.Tensor):
+    """``model`` wrapped at 4w4a with ``preset``, ranges observed on ``x``, in the QUANTIZE state."""
+    wrapped = wrap_model(model, get_preset(preset), "4w4a")
     with torch.no_grad():
         set_quant_state(wrapped, "calibrate")
         wrapped(x)
     set_quant_state(wrapped, "quantize")
+    return wrapped
+
+
+def test_quantized_model_trains_lsq_parameters(zoo_model, images):
+    model = zoo_model("fmnist_vit")
+    x = images(model)
+    wrapped = calibrated_model(model, "standard", x)
     wrapped(x).pow(2).sum().backward()
     acts = act_quantizers(wrapped)
     assert all(q.step.grad is not None and torch.isfinite(q.step.grad) for q in acts)
@@ -761,11 +768,7 @@ def test_psaq_model_backpropagates_to_pixels_and_early_weights(zoo_model, images
     """kd (QAT) under --preset psaq, and any method that differentiates the quantized psaq model, needs these."""
     model = zoo_model("fmnist_vit")
     x = images(model)
-    wrapped = wrap_model(model, get_preset("psaq"), "4w4a")
-    with torch.no_grad():
-        set_quant_state(wrapped, "calibrate")
-        wrapped(x)
-    set_quant_state(wrapped, "quantize")
+    wrapped = calibrated_model(model, "psaq", x)
     pixels = x.clone().requires_grad_()
     wrapped(pixels).pow(2).sum().backward()
     assert wrapped.head.weight.grad.abs().sum() > 0
@@ -794,11 +797,7 @@ def test_quantized_model_state_dict_and_deepcopy_round_trip(zoo_model, images):
 def test_psaq_model_keeps_activation_ranges_frozen(zoo_model, images):
     model = zoo_model("fmnist_vit")
     x = images(model)
-    wrapped = wrap_model(model, get_preset("psaq"), "4w4a")
-    with torch.no_grad():
-        set_quant_state(wrapped, "calibrate")
-        wrapped(x)
-    set_quant_state(wrapped, "quantize")
+    wrapped = calibrated_model(model, "psaq", x)
     wrapped(x).pow(2).sum().backward()
     acts = act_quantizers(wrapped)
     assert acts and all(q.step.grad is None and q.zero_point.grad is None for q in acts)
