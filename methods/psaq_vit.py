@@ -1,0 +1,197 @@
+"""PSAQ-ViT (Li et al., ECCV 2022): patch-similarity-aware data-free quantization. Method ``psaq-vit``.
+
+Synthesis (``psaq-vit``, shared/specs/methods.md, "PSAQ-ViT"; behaviour of the authors' code):
+
+- **Patch-similarity entropy** ``L_PSE``: per block, the per-head context
+  vectors ``O_l = A_l @ v`` averaged over heads, special tokens dropped; per
+  image the cosine similarity of every (ordered) pair of patch features,
+  the self-pairs included as in the code; a Gaussian kernel density
+  estimate of those similarities (bandwidth 0.01) on 10 points spanning the
+  batch-wide min to max (grid detached); differential entropy by the
+  trapezoid rule; ``L_PSE = - sum_l mean_b H_{l,b}``. Swin: pairs within
+  each window, every window of an image pooled into one sample set, pad
+  tokens excluded and no token dropped (the authors drop the first token of
+  every window, a bug).
+- ``L = L_PSE + 1.0 L_OH + 0.05 |R(x) - tau|`` with the one-hot loss on
+  the augmented batch and PSAQ-ViT's target-TV on the un-augmented batch.
+- Adam (lr 0.2, betas (0.5, 0.9)); 2 rounds of half the steps each, every
+  round a linear warm-up over its first 20% (100 of 500) then cosine to 0,
+  Adam's state kept; roll (up to 15 px, then 30 px at 224 px) and flip
+  p = 0.5, a fresh draw every step; pixels clamped after every step.
+
+The schedule is written as fractions of ``profile.synth_steps``, so it keeps
+its shape at every budget. Calibration: the ``ptq`` calibrator (activation
+ranges from min/max over the calibration set, no training), as the paper.
+``--preset psaq`` gives the paper's own quantizer setting.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+
+import torch
+import torch.nn.functional as F
+
+from dfqbench.api import ModelContext, SyntheticSet, register_method, register_synthesizer
+from dfqbench.attention import AttentionRecord, AttentionTaps
+from dfqbench.config import Config
+from dfqbench.synthesis.augment import linear_warmup_cosine, psaq_augment
+from dfqbench.synthesis.images import init_images, project_to_pixels, random_labels
+from dfqbench.synthesis.iterative import IterativeSynthesizer
+from dfqbench.synthesis.priors import one_hot_loss, psaq_tau, tv_psaq
+
+PAPER = "Li et al., PSAQ-ViT: Patch Similarity Aware Data-Free Quantization for Vision Transformers, ECCV 2022"
+DENSITY_FLOOR = 1e-4  # the code integrates -(p + 1e-4) log(p + 1e-4)
+
+
+# ---------------------------------------------------------------- patch-similarity entropy
+
+def patch_similarities(record: AttentionRecord) -> torch.Tensor:
+    """Cosine similarities ``cos(o_i, o_j)`` of the head-averaged context vectors ``o = mean_h O_{l,h}``.
+
+    Every ordered pair (i, j) of patch tokens of the same window (global
+    attention: one window), self-pairs included; special and pad tokens
+    excluded. All windows of an image are pooled: returns (B, M) with
+    ``M = sum_windows P_w^2``.
+    """
+    features = record.per_image(record.outputs.mean(dim=1))               # (B, windows, N, d)
+    unit = F.normalize(features, dim=-1, eps=1e-8)
+    sims = unit @ unit.transpose(-1, -2)                                  # (B, windows, N, N)
+    valid = record.layout.patch_mask.to(sims.device)                      # (windows, N)
+    pairs = valid.unsqueeze(-1) & valid.unsqueeze(-2)                     # (windows, N, N)
+    return sims[:, pairs]
+
+
+def gaussian_kde(samples: torch.Tensor, points: torch.Tensor, bandwidth: float) -> torch.Tensor:
+    """``p_b(t) = 1/M sum_i N(t - s_{b,i}; 0, h^2)``: samples (B, M), points (B, K) -> densities (B, K)."""
+    diffs = points.unsqueeze(-1) - samples.unsqueeze(-2)                  # (B, K, M)
+    kernel = torch.exp(-diffs.square() / (2 * bandwidth ** 2)) / math.sqrt(2 * math.pi * bandwidth ** 2)
+    return kernel.mean(dim=-1)
+
+
+def differential_entropy(density: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``H_b = int -(p_b + 1e-4) log(p_b + 1e-4) dt`` by the trapezoid rule over the points: (B, K) -> (B,)."""
+    p = density + DENSITY_FLOOR
+    return torch.trapezoid(-p * torch.log(p), points, dim=-1)
+
+
+def similarity_entropy(sims: torch.Tensor, bandwidth: float = 0.01, num_points: int = 10) -> torch.Tensor:
+    """``H_{l,b}``: KDE of each image's similarities on ``num_points`` points spanning the batch-wide min to
+    max (the grid is detached), then its differential entropy. (B, M) -> (B,)."""
+    with torch.no_grad():
+        grid = torch.linspace(float(sims.min()), float(sims.max()), num_points, device=sims.device, dtype=sims.dtype)
+    points = grid.expand(sims.shape[0], num_points)
+    return differential_entropy(gaussian_kde(sims, points, bandwidth), points)
+
+
+def patch_similarity_entropy_loss(records: list[AttentionRecord], bandwidth: float = 0.01,
+                                  num_points: int = 10) -> torch.Tensor:
+    """``L_PSE = - sum_l mean_b H_{l,b}`` (the entropy of every block is maximised)."""
+    return -sum(similarity_entropy(patch_similarities(r), bandwidth, num_points).mean() for r in records)
+
+
+# ---------------------------------------------------------------- schedule
+
+def round_bounds(total: int, rounds: int) -> list[int]:
+    """Start steps of ``rounds`` near-equal rounds of ``total`` steps, and ``total`` itself."""
+    return [round(r * total / rounds) for r in range(rounds + 1)]
+
+
+def round_lr_multiplier(step: int, total: int, rounds: int, warmup: float) -> float:
+    """PSAQ-ViT's learning-rate multiplier: the steps split into ``rounds`` rounds, each with a linear
+    warm-up over its first ``warmup`` fraction (100 of 500) and then a cosine to 0."""
+    bounds = round_bounds(total, rounds)
+    r = max(i for i in range(rounds) if bounds[i] <= step)
+    length = bounds[r + 1] - bounds[r]
+    return linear_warmup_cosine(step - bounds[r], length, round(warmup * length))
+
+
+def pixel_gradient(loss: torch.Tensor, images: torch.Tensor) -> None:
+    """``images.grad = dL/dx``; model parameters get no gradient (only pixels are optimised)."""
+    (images.grad,) = torch.autograd.grad(loss, [images])
+
+
+def taps_if(enabled: bool, model: torch.nn.Module, keep: tuple[str, ...]):
+    return AttentionTaps(model, keep=keep) if enabled else contextlib.nullcontext()
+
+
+# ---------------------------------------------------------------- the synthesizer
+
+@dataclasses.dataclass
+class PSAQState:
+    images: torch.Tensor           # leaf being optimised, model-input space
+    labels: torch.Tensor
+    tau: float                     # target of the TV prior, drawn once per batch
+    optimizer: torch.optim.Optimizer
+    last: dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@register_synthesizer("psaq-vit")
+class PSAQViT(IterativeSynthesizer):
+    """``L = L_PSE + 1.0 CE(f(aug x), y) + 0.05 |R(x) - tau|``; Adam, 2 rounds of warm-up + cosine."""
+
+    version = 1
+    paper = PAPER
+    notes = "Swin: no token dropped (the authors' code drops the first token of every window)."
+
+    @dataclasses.dataclass(frozen=True)
+    class Config(Config):
+        pse: bool = True                       # patch-similarity entropy
+        pse_weight: float = 1.0
+        one_hot: bool = True                   # one-hot label loss
+        one_hot_weight: float = 1.0
+        tv: bool = True                        # |R(x) - tau|
+        tv_weight: float = 0.05
+        augment: bool = True                   # roll + flip
+        bandwidth: float = 0.01                # KDE bandwidth
+        kde_points: int = 10
+        lr: float = 0.2
+        betas: tuple[float, float] = (0.5, 0.9)
+        rounds: int = 2                        # rounds over profile.synth_steps, Adam state kept
+        warmup: float = 0.2                    # warm-up fraction of each round (100 of 500)
+
+    def start_batch(self, ctx: ModelContext, n: int) -> PSAQState:
+        images = init_images(ctx, n)
+        labels = random_labels(ctx, n)
+        tau = psaq_tau(images, ctx.generator)
+        cfg = self.config
+        optimizer = torch.optim.Adam([images], lr=cfg.lr, betas=tuple(cfg.betas), eps=1e-8)
+        return PSAQState(images, labels, tau, optimizer)
+
+    def objective(self, ctx: ModelContext, state: PSAQState, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every enabled, weighted term of ``L`` on ``inputs`` (the augmented batch) and ``state.images``."""
+        cfg, terms = self.config, {}
+        with taps_if(cfg.pse, ctx.teacher, ("outputs",)) as taps:
+            logits = ctx.teacher(inputs)
+        if cfg.pse:
+            terms["pse"] = cfg.pse_weight * patch_similarity_entropy_loss(taps.records, cfg.bandwidth,
+                                                                          cfg.kde_points)
+        if cfg.one_hot:
+            terms["one_hot"] = cfg.one_hot_weight * one_hot_loss(logits, state.labels)
+        if cfg.tv:
+            terms["tv"] = cfg.tv_weight * tv_psaq(state.images, state.tau)
+        return terms
+
+    def step(self, ctx: ModelContext, state: PSAQState, step: int, total: int) -> None:
+        cfg = self.config
+        for group in state.optimizer.param_groups:
+            group["lr"] = cfg.lr * round_lr_multiplier(step, total, cfg.rounds, cfg.warmup)
+        x = state.images
+        inputs = psaq_augment(x, step / total, ctx.generator) if cfg.augment else x
+        terms = self.objective(ctx, state, inputs)
+        loss = sum(terms.values(), x.new_zeros(()))
+        if not loss.requires_grad:  # every term switched off: nothing to optimise
+            return
+        pixel_gradient(loss, x)
+        state.optimizer.step()
+        project_to_pixels(x, ctx)
+        state.last = {k: float(v.detach()) for k, v in terms.items()}
+
+    def finish_batch(self, ctx: ModelContext, state: PSAQState) -> SyntheticSet:
+        return SyntheticSet(state.images.detach(), state.labels)
+
+
+register_method("psaq-vit", "psaq-vit", "ptq", paper=PAPER,
+                description="patch-similarity entropy synthesis; PTQ (min/max ranges, no training)")
