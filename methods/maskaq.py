@@ -36,6 +36,7 @@ from methods.mimiq import (
     HSADCalibrator,
     HSADConfig,
     MimiQSynthesizer,
+    hsad_loss,
     patch_logits,
     window_mask,
 )
@@ -287,6 +288,14 @@ def top_token_weights(rec: AttentionRecord, ratio: float, weight: float) -> torc
     return weights.view(rec.outputs.shape[0], 1, -1, 1)
 
 
+def masked_hsad_loss(teacher: list[AttentionRecord], student: list[AttentionRecord], ratio: float = 0.1,
+                     weight: float = 2.0) -> torch.Tensor:
+    """``L_mHSAD = 1 - mean_l mean_{b,h,c} cs_w(O^FP_l[b,h,:,c], O^Q_l[b,h,:,c])``: HSAD with weighted moments over
+    the tokens, ``w_t = 2`` for the top 10% of tokens by ``mean_{h,c} |O^FP_l[b,h,t,c]|`` per (block, image),
+    ``w_t = 1`` for the others (see :func:`methods.mimiq.structure_similarity`)."""
+    return hsad_loss(teacher, student, [top_token_weights(rec, ratio, weight) for rec in teacher])
+
+
 @dataclasses.dataclass(frozen=True)
 class MaskedHSADConfig(HSADConfig):
     """HSAD plus the calibration mask (token weights)."""
@@ -311,11 +320,12 @@ class MaskedHSADCalibrator(HSADCalibrator):
     paper = PAPER
     Config = MaskedHSADConfig
 
-    def token_weights(self, teacher: list[AttentionRecord]) -> list[torch.Tensor]:
+    def distillation(self, teacher: list[AttentionRecord], student: list[AttentionRecord]) -> torch.Tensor:
+        """``L_mHSAD``, or plain ``L_HSAD`` without the calibration mask (``mask = false``)."""
         cfg = self.config
         if not cfg.mask:
-            return super().token_weights(teacher)
-        return [top_token_weights(rec, cfg.top_ratio, cfg.top_weight) for rec in teacher]
+            return super().distillation(teacher, student)
+        return masked_hsad_loss(teacher, student, cfg.top_ratio, cfg.top_weight)
 
 
 register_method("maskaq", "maskaq", "masked-hsad", paper=PAPER,

@@ -299,9 +299,9 @@ class HSADCalibrator(QATCalibrator):
     paper = PAPER
     Config = HSADConfig
 
-    def token_weights(self, teacher: list[AttentionRecord]) -> list[torch.Tensor]:
-        """Per block, (B', 1, N, 1) weights of the tokens in the structural statistics."""
-        return [token_weights(rec) for rec in teacher]
+    def distillation(self, teacher: list[AttentionRecord], student: list[AttentionRecord]) -> torch.Tensor:
+        """The structural term weighted by gamma: ``L_HSAD``."""
+        return hsad_loss(teacher, student)
 
     def loss(self, ctx: ModelContext, images: torch.Tensor) -> torch.Tensor:
         cfg = self.config
@@ -312,8 +312,7 @@ class HSADCalibrator(QATCalibrator):
         with AttentionTaps(ctx.student, keep=("outputs",)) as student:
             student_logits = ctx.student(images)
         kd = logit_kd(student_logits, teacher_logits, cfg.temperature)
-        hsad = hsad_loss(teacher.records, student.records, self.token_weights(teacher.records))
-        return cfg.kd_weight * kd + cfg.gamma * hsad
+        return cfg.kd_weight * kd + cfg.gamma * self.distillation(teacher.records, student.records)
 
 
 register_method("mimiq", "mimiq", "hsad", paper=PAPER,

@@ -34,6 +34,7 @@ from methods.maskaq import (
     kept_count,
     mask_ratio,
     masked_alignment,
+    masked_hsad_loss,
     quantizers_ready,
     received_map,
     score_map,
@@ -284,15 +285,15 @@ def test_masked_hsad_matches_reference(kind):
     student = [t + 0.7 * torch.randn(*shape, generator=gen) for t in teacher]
     t_recs = [record(layout, outputs=t) for t in teacher]
     s_recs = [record(layout, outputs=s) for s in student]
-    calib = MaskedHSADCalibrator()
-    got = hsad_loss(t_recs, s_recs, calib.token_weights(t_recs))
+    got = MaskedHSADCalibrator().distillation(t_recs, s_recs)
+    torch.testing.assert_close(got, masked_hsad_loss(t_recs, s_recs, 0.1, 2.0))
     torch.testing.assert_close(got.double(), reference_masked_hsad(teacher, student, layout), rtol=1e-5, atol=1e-6)
     weights = top_token_weights(t_recs[0], 0.1, 2.0).view(shape[0] // layout.num_windows, -1)
     patches = int(layout.patch_mask.sum())
     assert ((weights == 2).sum(1) == max(1, math.floor(0.1 * patches))).all()
     assert ((weights == 0).sum(1) == layout.num_windows * layout.num_tokens - patches).all()
     plain = MaskedHSADCalibrator(MaskedHSADCalibrator.Config(mask=False))
-    torch.testing.assert_close(hsad_loss(t_recs, s_recs, plain.token_weights(t_recs)), hsad_loss(t_recs, s_recs))
+    torch.testing.assert_close(plain.distillation(t_recs, s_recs), hsad_loss(t_recs, s_recs))
     assert not torch.allclose(got, hsad_loss(t_recs, s_recs))
 
 
