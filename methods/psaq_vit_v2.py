@@ -173,7 +173,7 @@ class AdaptiveTeacherStudent(Calibrator):
 
     version = 1
     paper = PAPER
-    notes = NOTES
+    notes = "re-implementation: the student turns and the round schedule of the V2 loop (no public code exists)."
 
     @dataclasses.dataclass(frozen=True)
     class Config(QATConfig):

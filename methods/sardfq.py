@@ -69,7 +69,7 @@ from dfqbench.synthesis.iterative import IterativeSynthesizer
 from dfqbench.synthesis.priors import psaq_tau, tv_psaq
 from methods.psaq_vit import pixel_gradient, round_bounds, round_lr_multiplier, taps_if
 
-PAPER = ("Zhong et al., Semantics Prompting Data-Free Quantization for Low-Bit Vision Transformers (SARDFQ), "
+PAPER = ("Zhong et al., Semantic Alignment and Reinforcement for Data-Free Quantization of Vision Transformers, "
          "ICCV 2025")
 NOTES = "re-implementation from the paper (the authors' code was not available); choices are config fields."
 QUADRANTS = 4
@@ -463,7 +463,7 @@ class BlockReconstruction(Calibrator):
 
     version = 1
     paper = PAPER
-    notes = NOTES
+    notes = "re-implementation of SARDFQ's block-wise reconstruction from the paper; choices are config fields."
 
     @dataclasses.dataclass(frozen=True)
     class Config(Config):
