@@ -23,7 +23,7 @@ FIRST_LAST_BITS = 8
 
 def classifier_names(model: nn.Module) -> set[str]:
     """Names of the Linear modules that produce logits (``head``, ``head_dist``, ``head.fc``)."""
-    names = {name for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+    names = {name for name, m in model.named_modules() if isinstance(m, (nn.Linear, QuantLinear))}
     heads = {n for n in names if n in ("head", "head_dist", "head.fc", "fc", "classifier")}
     if not heads:
         raise ValueError("cannot find the classifier head of this model")
