@@ -95,6 +95,8 @@ class Synthesizer(Plugin):
     """Makes a synthetic calibration set."""
 
     needs_quantized_model: ClassVar[bool] = False
+    # config fields that act only after synthesis (not part of the synthetic-set cache key)
+    cache_exclude: ClassVar[tuple[str, ...]] = ("refresh",)
 
     def synthesize(self, ctx: ModelContext) -> SyntheticSet:
         raise NotImplementedError

@@ -194,6 +194,12 @@ def test_cache_key_changes_with_config_version_seed_and_only_then(tmp_path, monk
     assert key_of(NeedsQ, W3A3, tmp_path=tmp_path) != key_of(NeedsQ, W4A4, tmp_path=tmp_path)
 
 
+def test_calibration_time_switches_do_not_change_the_cache_key(tmp_path):
+    maskaq = SYNTHESIZERS.get("maskaq")
+    assert key_of(maskaq, tmp_path=tmp_path, refresh=False) == key_of(maskaq, tmp_path=tmp_path)
+    assert key_of(maskaq, tmp_path=tmp_path, se=False) != key_of(maskaq, tmp_path=tmp_path)
+
+
 # ---------------------------------------------------------------- runner
 
 class ListReporter(Reporter):

@@ -90,7 +90,8 @@ def cell_versions(cell: Cell) -> dict:
 
 def synthesis_key(synth, cell: Cell, backbone: Backbone, settings: RunSettings) -> str:
     p = settings.profile
-    fields = {"synthesizer": synth.name, "version": synth.version, "config": synth.config.to_dict(),
+    config = {k: v for k, v in synth.config.to_dict().items() if k not in synth.cache_exclude}
+    fields = {"synthesizer": synth.name, "version": synth.version, "config": config,
               "weights": backbone.weights_hash, "seed": cell.seed,
               "profile": {"n_images": p.n_images, "synth_batch_size": p.synth_batch_size,
                           "synth_steps": p.synth_steps}}
