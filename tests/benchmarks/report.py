@@ -6,35 +6,63 @@ Usage: .venv/bin/python -m tests.benchmarks.report runs/bench.json
 from __future__ import annotations
 
 import json
-import re
 import sys
 from collections import defaultdict
+
+# synthesis step -> the bare passes it needs (benchmarks in test_bench_synthesis_*.py)
+STEP_PAIRS = {
+    "mimiq step": "fp fwd+bwd",
+    "maskaq step": "fp+q fwd+bwd",
+    "psaq-vit": "bare-teacher",
+    "psaq-vit-v2": "bare-teacher",
+    "psaq-vit-v2-refresh": "bare-teacher-student",
+    "sardfq": "bare-teacher-msr-crops",
+}
+
+
+def medians(data: dict) -> dict[str, dict[tuple, float]]:
+    """test function -> {params tuple: median seconds}."""
+    found: dict[str, dict[tuple, float]] = defaultdict(dict)
+    for bench in data["benchmarks"]:
+        params = bench.get("params") or {}
+        found[bench["name"].split("[")[0]][tuple(sorted(params.items()))] = bench["stats"]["median"]
+    return found
+
+
+def param(key: tuple, name: str):
+    return dict(key)[name]
 
 
 def main(path: str) -> None:
     data = json.load(open(path))
     machine = data["machine_info"]
-    print(f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, python {machine.get('python_version')}; "
-          f"torch threads {data['benchmarks'][0].get('extra_info', {}).get('threads', '?')}\n")
-    means = {b["name"]: b["stats"]["median"] for b in data["benchmarks"]}
-    rows = defaultdict(dict)
-    for name, median in means.items():
-        match = re.match(r"(\w+)\[(.+)\]", name)
-        test, params = match.group(1), match.group(2).split("-")
-        rows[test]["-".join(params)] = median
-    if "test_forward_backward_batch32" in rows:
+    threads = {b.get("extra_info", {}).get("threads") for b in data["benchmarks"]} - {None}
+    print(f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, {machine.get('cpu', {}).get('count', '?')} "
+          f"cores, python {machine.get('python_version')}, torch threads {sorted(threads) or '?'}\n")
+    found = medians(data)
+    if "test_forward_backward_batch32" in found:
         print("| model | forward+backward, batch 32 (ms, median) |\n|---|---|")
-        for model, t in sorted(rows["test_forward_backward_batch32"].items()):
-            print(f"| {model} | {1000 * t:.1f} |")
+        for key, t in sorted(found["test_forward_backward_batch32"].items()):
+            print(f"| {param(key, 'name')} | {1000 * t:.1f} |")
         print()
-    if "test_eval_fp_vs_fake_quant" in rows:
-        evals = rows["test_eval_fp_vs_fake_quant"]
+    if "test_eval_fp_vs_fake_quant" in found:
+        evals = {(param(k, "name"), param(k, "mode")): t for k, t in found["test_eval_fp_vs_fake_quant"].items()}
         print("| model | FP eval, 1024 images (ms) | fake-quant 4w4a (ms) | ratio |\n|---|---|---|---|")
-        models = sorted({k.split("-", 1)[0] for k in evals})
-        for model in models:
-            fp, q = evals.get(f"{model}-fp"), evals.get(f"{model}-4w4a")
+        for model in sorted({m for m, _ in evals}):
+            fp, q = evals.get((model, "fp")), evals.get((model, "4w4a"))
             if fp and q:
                 print(f"| {model} | {1000 * fp:.0f} | {1000 * q:.0f} | {q / fp:.2f}x |")
+        print()
+    steps = {}
+    for key, t in found.get("test_synthesis_step_batch32", {}).items():
+        params = dict(key)
+        steps[(params["name"], params.get("case") or params.get("component"))] = t
+    if steps:
+        print("| model | synthesis step | step (ms) | bare passes (ms) | ratio |\n|---|---|---|---|---|")
+        for (model, case), t in sorted(steps.items()):
+            bare = steps.get((model, STEP_PAIRS.get(case, "")))
+            if case in STEP_PAIRS and bare:
+                print(f"| {model} | {case} | {1000 * t:.0f} | {1000 * bare:.0f} | {t / bare:.2f}x |")
 
 
 if __name__ == "__main__":
