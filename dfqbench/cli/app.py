@@ -62,7 +62,7 @@ _register_commands()
 def main() -> None:
     """Entry point: a UserError becomes one line on stderr and exit status 2."""
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns typer.Exit's code instead of raising it here
     except UserError as exc:
         err_console.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
@@ -79,3 +79,5 @@ def main() -> None:
             raise
         show()
         sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)

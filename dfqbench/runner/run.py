@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 
 from dfqbench.errors import UserError
-from dfqbench.runner.cell import RunSettings, base_row, run_cell
+from dfqbench.runner.cell import RunSettings, base_row, plugin_configs, run_cell
 from dfqbench.runner.grid import Cell
 from dfqbench.store.sqlite import ResultStore
 from dfqbench.zoo.backbones import Backbone, load_backbone
@@ -35,18 +35,30 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def prepare_grid(cells: list[Cell], load: Callable[[str], Backbone] = load_backbone) -> dict[str, Backbone]:
+    """Check the user's part of every cell before anything runs: models load, plugin configs validate.
+
+    Raises UserError (one line) on the first problem; returns the loaded backbones by name.
+    """
+    backbones = {}
+    for cell in cells:
+        if cell.model not in backbones:
+            backbones[cell.model] = load(cell.model)
+        if not cell.method.is_fp:
+            plugin_configs(cell)
+    return backbones
+
+
 def run_grid(cells: list[Cell], settings: RunSettings, store: ResultStore, reporter: Reporter | None = None,
              load: Callable[[str], Backbone] = load_backbone) -> GridReport:
     """Compute every unfinished cell; a failing cell is stored as failed and the grid goes on.
 
-    Ctrl-C stops after storing what finished; the report says it was interrupted.
+    Bad input fails before the first cell; Ctrl-C stops after storing what finished (the report says so).
     """
     reporter = reporter or Reporter()
-    report, backbones = GridReport(), {}
+    report, backbones = GridReport(), prepare_grid(cells, load)
     reporter.grid_start(len(cells))
     for index, cell in enumerate(cells):
-        if cell.model not in backbones:
-            backbones[cell.model] = load(cell.model)  # a bad model name is the user's error: stop here
         backbone = backbones[cell.model]
         row = base_row(cell, backbone, settings)
         if store.finished(row["cell_id"]):
