@@ -42,8 +42,7 @@ from dfqbench.api import (
 )
 from dfqbench.calibration.augment import simclr_augment
 from dfqbench.calibration.kd_loss import logit_kd
-from dfqbench.calibration.qat import QATConfig, cosine_lr
-from dfqbench.calibration.ranges import init_activation_ranges
+from dfqbench.calibration.qat import QATConfig, cosine_lr, start_qat
 from dfqbench.config import Config
 from dfqbench.synthesis.augment import linear_warmup_cosine, psaq_augment
 from dfqbench.synthesis.images import batch_sizes, init_images, project_to_pixels
@@ -184,10 +183,7 @@ class AdaptiveTeacherStudent(Calibrator):
     def calibrate(self, ctx: ModelContext, source: CalibrationSource) -> None:
         cfg, student, gen = self.config, ctx.student, ctx.generator
         steps, batch_size = ctx.profile.calib_steps, ctx.profile.calib_batch_size
-        init_activation_ranges(student, [source.batch(batch_size, gen)], cfg.act_init)
-        params = [p for p in student.parameters() if p.requires_grad]
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
-                              weight_decay=cfg.weight_decay)
+        opt = start_qat(ctx, source, cfg)
         bounds = round_bounds(steps, cfg.rounds)
         for r in range(cfg.rounds):
             if r > 0 and cfg.adaptive and source.synthesizer.wants_refresh:

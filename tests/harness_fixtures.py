@@ -5,11 +5,13 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
+import timm
 import torch
 from timm.models.vision_transformer import VisionTransformer
 
+from dfqbench.api import ModelContext
 from dfqbench.profiles import get_profile
-from dfqbench.quant.preset import get_preset
+from dfqbench.quant import get_preset, set_quant_state, wrap_model
 from dfqbench.runner.cache import SynthesisCache
 from dfqbench.runner.cell import RunSettings
 from dfqbench.zoo.backbones import Backbone
@@ -28,3 +30,15 @@ def tiny_settings(tmp_path: Path, **changes) -> RunSettings:
                            cache=SynthesisCache(tmp_path / "cache"), limit=64)
     return dataclasses.replace(settings, **changes)
 
+
+
+def model_context(model, profile, seed: int = 0, teacher_grad: bool = False, bits: str = "4w4a",
+                  preset: str = "standard") -> ModelContext:
+    """A context like a grid cell's: wrapped FP teacher (quantizers OFF), quantized student (QUANTIZE, ranges
+    uninitialised), the model's data config, a seeded generator, the CPU."""
+    teacher = wrap_model(model, get_preset(preset), bits).eval().requires_grad_(teacher_grad)
+    student = wrap_model(model, get_preset(preset), bits).eval()
+    set_quant_state(student, "quantize")
+    return ModelContext(teacher=teacher, student=student, data_config=timm.data.resolve_data_config(model=model),
+                        num_classes=model.num_classes, profile=profile,
+                        generator=torch.Generator().manual_seed(seed), device=torch.device("cpu"))

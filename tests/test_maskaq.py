@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 
 import pytest
-import timm
 import torch
 from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
@@ -18,7 +17,7 @@ from dfqbench.attention import AttentionRecord, AttentionTaps
 from dfqbench.errors import UserError
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.profiles import Profile
-from dfqbench.quant import BitWidth, get_preset, set_quant_state, wrap_model
+from dfqbench.quant import BitWidth, get_preset, wrap_model
 from dfqbench.runner.grid import expand_grid, resolve_method
 from dfqbench.runner.overrides import apply_overrides, parse_set_options
 from dfqbench.runner.run import run_grid
@@ -43,19 +42,14 @@ from methods.maskaq import (
     top_token_weights,
 )
 from methods.mimiq import SSIM_C2, hsad_loss
-from tests.harness_fixtures import tiny_backbone, tiny_settings
+from tests.harness_fixtures import model_context, tiny_backbone, tiny_settings
 
 TINY = Profile("tiny", n_images=4, synth_batch_size=2, synth_steps=3, calib_steps=4, calib_batch_size=2, refreshes=1)
 
 
 def make_context(model, profile: Profile = TINY, seed: int = 0, teacher_grad: bool = False) -> ModelContext:
     """Teacher: FP wrapped, quantizers OFF. Student: quantized (4w4a), ranges uninitialised."""
-    teacher = wrap_model(model, get_preset("standard"), "4w4a").eval().requires_grad_(teacher_grad)
-    student = wrap_model(model, get_preset("standard"), "4w4a").eval()
-    set_quant_state(student, "quantize")
-    return ModelContext(teacher=teacher, student=student, data_config=timm.data.resolve_data_config(model=model),
-                        num_classes=model.num_classes, profile=profile,
-                        generator=torch.Generator().manual_seed(seed), device=torch.device("cpu"))
+    return model_context(model, profile, seed, teacher_grad)
 
 
 def record(layout, logits=None, probs=None, outputs=None, name="blocks.0.attn") -> AttentionRecord:

@@ -21,7 +21,7 @@ from dfqbench.calibration.kd_loss import logit_kd
 from dfqbench.errors import UserError
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.profiles import Profile
-from dfqbench.quant import get_preset, set_quant_state, wrap_model
+from dfqbench.quant import get_preset, wrap_model
 from dfqbench.runner.overrides import apply_overrides, parse_set_options
 from methods.mimiq import (
     SSIM_C1,
@@ -33,18 +33,14 @@ from methods.mimiq import (
     inter_head_ssim_loss,
     patch_logits,
 )
+from tests.harness_fixtures import model_context
 
 TINY = Profile("tiny", n_images=4, synth_batch_size=2, synth_steps=3, calib_steps=3, calib_batch_size=2, refreshes=1)
 
 
 def make_context(model, profile: Profile = TINY, seed: int = 0, teacher_grad: bool = False) -> ModelContext:
     """Teacher: FP wrapped, quantizers OFF. Student: quantized (4w4a), ranges uninitialised."""
-    teacher = wrap_model(model, get_preset("standard"), "4w4a").eval().requires_grad_(teacher_grad)
-    student = wrap_model(model, get_preset("standard"), "4w4a").eval()
-    set_quant_state(student, "quantize")
-    return ModelContext(teacher=teacher, student=student, data_config=timm.data.resolve_data_config(model=model),
-                        num_classes=model.num_classes, profile=profile,
-                        generator=torch.Generator().manual_seed(seed), device=torch.device("cpu"))
+    return model_context(model, profile, seed, teacher_grad)
 
 
 def record(layout, logits=None, outputs=None, name="blocks.0.attn") -> AttentionRecord:

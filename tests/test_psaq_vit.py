@@ -7,14 +7,12 @@ from __future__ import annotations
 import math
 
 import pytest
-import timm
 import torch
 
 from dfqbench.api import METHODS, SYNTHESIZERS, ModelContext
 from dfqbench.attention import AttentionRecord
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.profiles import Profile
-from dfqbench.quant import get_preset, set_quant_state, wrap_model
 from dfqbench.runner.overrides import apply_overrides
 from dfqbench.zoo.registry import get_zoo_model
 from methods.psaq_vit import (
@@ -25,6 +23,7 @@ from methods.psaq_vit import (
     round_lr_multiplier,
     similarity_entropy,
 )
+from tests.harness_fixtures import model_context
 
 ZOO = ("fmnist_vit", "fmnist_deit", "fmnist_swin")
 
@@ -40,12 +39,7 @@ def make_ctx(name: str = "fmnist_vit", profile: Profile | None = None, seed: int
     """A context like a grid cell's: wrapped FP teacher (quantizers OFF), quantized student (QUANTIZE)."""
     torch.manual_seed(model_seed)
     model = get_zoo_model(name).build().eval()
-    teacher = wrap_model(model, get_preset(preset), bits).eval().requires_grad_(teacher_grad)
-    student = wrap_model(model, get_preset(preset), bits).eval()
-    set_quant_state(student, "quantize")
-    return ModelContext(teacher=teacher, student=student, data_config=timm.data.resolve_data_config(model=model),
-                        num_classes=model.num_classes, profile=profile or tiny_profile(),
-                        generator=torch.Generator().manual_seed(seed), device=torch.device("cpu"))
+    return model_context(model, profile or tiny_profile(), seed, teacher_grad, bits, preset)
 
 
 def fake_record(layout, outputs: torch.Tensor) -> AttentionRecord:

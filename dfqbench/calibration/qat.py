@@ -37,6 +37,15 @@ def cosine_lr(step: int, total: int, lr: float, final_ratio: float) -> float:
     return lr * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
+def start_qat(ctx: ModelContext, source: CalibrationSource, cfg: QATConfig) -> torch.optim.Optimizer:
+    """Initialise the student's activation ranges on a first batch (``cfg.act_init``) and return the shared
+    SGD optimiser over every trainable student parameter (latent weights, LayerNorms, tokens, step sizes)."""
+    init_activation_ranges(ctx.student, [source.batch(ctx.profile.calib_batch_size, ctx.generator)], cfg.act_init)
+    params = [p for p in ctx.student.parameters() if p.requires_grad]
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
+                           weight_decay=cfg.weight_decay)
+
+
 class QATCalibrator(Calibrator):
     """Logit-KD QAT on the calibration source; subclasses add terms in :meth:`loss`."""
 
@@ -49,12 +58,9 @@ class QATCalibrator(Calibrator):
         return self.config.kd_weight * logit_kd(ctx.student(images), teacher_logits, self.config.temperature)
 
     def calibrate(self, ctx: ModelContext, source: CalibrationSource) -> None:
-        cfg, student, gen = self.config, ctx.student, ctx.generator
+        cfg, gen = self.config, ctx.generator
         steps, batch_size = ctx.profile.calib_steps, ctx.profile.calib_batch_size
-        init_activation_ranges(student, [source.batch(batch_size, gen)], cfg.act_init)
-        params = [p for p in student.parameters() if p.requires_grad]
-        opt = torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum, nesterov=cfg.momentum > 0,
-                              weight_decay=cfg.weight_decay)
+        opt = start_qat(ctx, source, cfg)
         refresh_at = source.refresh_points(steps)
         for step in range(steps):
             for group in opt.param_groups:
