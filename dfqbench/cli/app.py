@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from dfqbench.errors import UserError
+from dfqbench.runtime import tune_allocator
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True)
@@ -61,6 +62,7 @@ _register_commands()
 
 def main() -> None:
     """Entry point: a UserError becomes one line on stderr and exit status 2."""
+    tune_allocator()
     try:
         code = app(standalone_mode=False)  # click returns typer.Exit's code instead of raising it here
     except UserError as exc:
