@@ -77,6 +77,47 @@ def _tensor_of(rec: AttentionRecord) -> torch.Tensor:
 # --- L_SSIM: inter-head attention similarity ---------------------------------------------------------------------
 
 
+class RowMoments(torch.autograd.Function):
+    """Per (image, query, head) row of logits ``s`` over the keys: ``min s``, ``max s``, ``mean s`` (each
+    (B', Q, H)) and the head-by-head covariance ``C_hg = <s_h - mean s_h, s_g - mean s_g> / K`` (B', Q, H, H),
+    from ``rows`` (B', H, Q, K).
+
+    A hand-written backward, because these are the only steps that touch the full attention map::
+
+        d rows = e_argmin dmin + e_argmax dmax + dmean / K + (dC + dC^T) (s - mean s) / K
+
+    (the centring's own gradient vanishes because centred rows sum to 0). Autograd's version of the same
+    takes several times longer on a CPU: it keeps masks for min and max and copies the map at every
+    transpose. Ties at the min or max send the whole gradient to one element (a valid subgradient).
+    """
+
+    @staticmethod
+    def forward(ctx, rows: torch.Tensor):
+        per_query = rows.transpose(1, 2).contiguous()                   # (B', Q, H, K), one copy
+        low, low_at = per_query.min(-1)
+        high, high_at = per_query.max(-1)
+        mean = per_query.mean(-1)
+        centred = per_query.sub_(mean.unsqueeze(-1))
+        cov = (centred @ centred.transpose(-1, -2)).div_(rows.shape[-1])
+        ctx.save_for_backward(centred, low_at, high_at)
+        return low, high, mean, cov
+
+    @staticmethod
+    def backward(ctx, grad_low, grad_high, grad_mean, grad_cov):
+        centred, low_at, high_at = ctx.saved_tensors
+        keys = centred.shape[-1]
+        if grad_cov is None:
+            grad = torch.zeros_like(centred)
+        else:
+            grad = ((grad_cov + grad_cov.transpose(-1, -2)) @ centred).div_(keys)
+        if grad_mean is not None:
+            grad.add_((grad_mean / keys).unsqueeze(-1))
+        for g, at in ((grad_low, low_at), (grad_high, high_at)):
+            if g is not None:
+                grad.scatter_add_(-1, at.unsqueeze(-1), g.unsqueeze(-1))
+        return grad.transpose(1, 2)
+
+
 def inter_head_ssim(rows: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """SSIM between every ordered pair of heads, per query, over the min-max-normalised key logits.
 
@@ -91,11 +132,8 @@ def inter_head_ssim(rows: torch.Tensor, mask: torch.Tensor | None = None) -> tor
     keys: nothing larger than the attention map is formed (the naive form holds B'·Q·H²·K values).
     """
     if mask is None:
-        low, high = rows.amin(-1), rows.amax(-1)                       # (B', H, Q)
-        shifted = rows - low.unsqueeze(-1)                              # constant rows stay exactly 0
-        mean = shifted.mean(-1)
-        centred = shifted - mean.unsqueeze(-1)
-        count: torch.Tensor | float = rows.shape[-1]
+        low, high, mean, cov = RowMoments.apply(rows)                   # (B', Q, H) x3, (B', Q, H, H)
+        mean = mean - low
     else:
         keys = mask[:, None, None, :]
         low = rows.masked_fill(~keys, math.inf).amin(-1)
@@ -103,12 +141,11 @@ def inter_head_ssim(rows: torch.Tensor, mask: torch.Tensor | None = None) -> tor
         count = keys.sum(-1).to(rows.dtype)                             # (B', 1, 1)
         shifted = (rows - low.unsqueeze(-1)).masked_fill(~keys, 0.0)
         mean = shifted.sum(-1) / count
-        centred = (shifted - mean.unsqueeze(-1)).masked_fill(~keys, 0.0)
-        count = count.unsqueeze(-1)                                     # (B', 1, 1, 1) for (B', Q, H, H)
-    centred = centred.transpose(1, 2)                                   # (B', Q, H, K)
-    cov = centred @ centred.transpose(-1, -2) / count                   # (B', Q, H, H)
-    scale = (high - low + MINMAX_EPS).transpose(1, 2)                   # (B', Q, H)
-    mu = mean.transpose(1, 2) / scale
+        centred = (shifted - mean.unsqueeze(-1)).masked_fill(~keys, 0.0).transpose(1, 2)   # (B', Q, H, K)
+        cov = centred @ centred.transpose(-1, -2) / count.unsqueeze(-1)  # (B', Q, H, H)
+        low, high, mean = (t.transpose(1, 2) for t in (low, high, mean))   # (B', Q, H)
+    scale = high - low + MINMAX_EPS                                     # (B', Q, H)
+    mu = mean / scale
     var = cov.diagonal(dim1=-2, dim2=-1) / scale.square()
     cov = cov / (scale.unsqueeze(-1) * scale.unsqueeze(-2))
     mu_h, mu_g = mu.unsqueeze(-1), mu.unsqueeze(-2)

@@ -28,6 +28,7 @@ from methods.mimiq import (
     SSIM_C2,
     HSADCalibrator,
     MimiQSynthesizer,
+    RowMoments,
     hsad_loss,
     inter_head_ssim,
     inter_head_ssim_loss,
@@ -365,3 +366,22 @@ def test_mimiq_and_hsad_on_every_family(name, zoo_model):
     assert any(k.endswith("weight") for k in changed)
     with torch.no_grad():
         assert torch.isfinite(ctx.student(synthetic.images)).all()
+
+
+def test_row_moments_backward_matches_autograd():
+    gen = torch.Generator().manual_seed(5)
+    rows = torch.randn(2, 3, 4, 6, generator=gen, dtype=torch.float64, requires_grad=True)
+
+    def reference(r):
+        centred = (r - r.mean(-1, keepdim=True)).transpose(1, 2)
+        stats = (r.amin(-1), r.amax(-1), r.mean(-1))
+        return (*(t.transpose(1, 2) for t in stats), centred @ centred.transpose(-1, -2) / r.shape[-1])
+
+    got, ref = RowMoments.apply(rows), reference(rows)
+    for g, r in zip(got, ref, strict=True):
+        torch.testing.assert_close(g, r)
+    weights = [torch.randn(t.shape, generator=gen, dtype=torch.float64) for t in ref]
+    grad = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, got, strict=True)), rows)[0]
+    expected = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, ref, strict=True)), rows)[0]
+    torch.testing.assert_close(grad, expected)
+    assert torch.autograd.gradcheck(lambda r: RowMoments.apply(r), (rows,))

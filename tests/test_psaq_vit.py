@@ -219,3 +219,29 @@ def test_method_row_pairs_the_synthesizer_with_ptq():
     assert (cfg.lr, cfg.betas, cfg.rounds, cfg.warmup, cfg.bandwidth, cfg.kde_points) == (0.2, (0.5, 0.9), 2, 0.2,
                                                                                           0.01, 10)
     assert (cfg.pse_weight, cfg.one_hot_weight, cfg.tv_weight) == (1.0, 1.0, 0.05)
+
+
+def test_gaussian_kde_gradients_match_autograd_reference():
+    gen = torch.Generator().manual_seed(3)
+    samples = (torch.rand(2, 30, generator=gen, dtype=torch.float64) * 0.3).requires_grad_()
+    points = torch.rand(2, 6, generator=gen, dtype=torch.float64).mul(0.3).requires_grad_()
+    h = 0.02
+
+    def reference(s, t):
+        d = t.unsqueeze(-1) - s.unsqueeze(-2)
+        return (torch.exp(-d.square() / (2 * h * h)) / math.sqrt(2 * math.pi * h * h)).mean(-1)
+
+    weights = torch.rand(2, 6, generator=gen, dtype=torch.float64)
+    got = torch.autograd.grad((gaussian_kde(samples, points, h) * weights).sum(), [samples, points])
+    ref = torch.autograd.grad((reference(samples, points) * weights).sum(), [samples, points])
+    for g, r in zip(got, ref, strict=True):
+        torch.testing.assert_close(g, r, rtol=1e-10, atol=1e-12)
+    assert torch.autograd.gradcheck(lambda s, t: gaussian_kde(s, t, 0.05), (samples, points))
+
+
+def test_gaussian_kde_far_points_are_zero_not_subnormal():
+    samples = torch.zeros(1, 4)
+    points = torch.tensor([[0.0, 1.0]])  # exponent -5000 at the far point
+    density = gaussian_kde(samples, points, 0.01)
+    assert density[0, 0].item() == pytest.approx(1 / math.sqrt(2 * math.pi * 1e-4))
+    assert 0 <= density[0, 1].item() < 1e-37
