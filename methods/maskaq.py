@@ -206,7 +206,7 @@ class MaskAQSynthesizer(MimiQSynthesizer):
     ``L_MAA`` and initialises Q on its final images; the refresh count comes from the profile.
     """
 
-    version = 1
+    version = 2  # 2: mimiq 2's SSIM moments
     paper = PAPER
     needs_quantized_model = True
 

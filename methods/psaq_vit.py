@@ -164,7 +164,7 @@ class PSAQState:
 class PSAQViT(IterativeSynthesizer):
     """``L = L_PSE + 1.0 CE(f(aug x), y) + 0.05 |R(x) - tau|``; Adam, 2 rounds of warm-up + cosine."""
 
-    version = 1
+    version = 2  # 2: hand-written KDE backward (float rounding, terms below 1e-38)
     paper = PAPER
     notes = "Swin: no token dropped (the authors' code drops the first token of every window)."
 

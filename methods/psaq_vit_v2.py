@@ -79,7 +79,7 @@ class V2State:
 class PSAQViTV2(IterativeSynthesizer):
     """Initial samples: ``L_PSE + 0.05 TV_PSAQ``; refresh: the same samples continued with ``- L_ADV`` added."""
 
-    version = 1
+    version = 2  # 2: psaq-vit 2's KDE
     paper = PAPER
     notes = NOTES
 
@@ -170,7 +170,7 @@ class PSAQViTV2(IterativeSynthesizer):
 class AdaptiveTeacherStudent(Calibrator):
     """Rounds of (sample phase, student phase); the student phase is logit-KL QAT on the current samples."""
 
-    version = 1
+    version = 2  # 2: psaq-vit 2's KDE
     paper = PAPER
     notes = "re-implementation: the student turns and the round schedule of the V2 loop (no public code exists)."
 
