@@ -118,6 +118,39 @@ class RowMoments(torch.autograd.Function):
         return grad.transpose(1, 2)
 
 
+def normalised_row_moments(rows: torch.Tensor, mask: torch.Tensor | None = None
+                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Moments of the min-max-normalised rows from the raw logits: ``(mean - min, max - min + 1e-8, C)``.
+
+    ``rows``: (B', H, Q, K); ``mask``: (B', K) bool of valid keys or None. Returns (B', Q, H) twice and the
+    head-by-head covariance (B', Q, H, H) of the raw rows (population moments over the valid keys).
+    """
+    if mask is None:
+        low, high, mean, cov = RowMoments.apply(rows)                   # (B', Q, H) x3, (B', Q, H, H)
+        return mean - low, high - low + MINMAX_EPS, cov
+    keys = mask[:, None, None, :]
+    low = rows.masked_fill(~keys, math.inf).amin(-1)
+    high = rows.masked_fill(~keys, -math.inf).amax(-1)
+    count = keys.sum(-1).to(rows.dtype)                                 # (B', 1, 1)
+    shifted = (rows - low.unsqueeze(-1)).masked_fill(~keys, 0.0)
+    mean = shifted.sum(-1) / count
+    centred = (shifted - mean.unsqueeze(-1)).masked_fill(~keys, 0.0).transpose(1, 2)       # (B', Q, H, K)
+    cov = centred @ centred.transpose(-1, -2) / count.unsqueeze(-1)     # (B', Q, H, H)
+    return mean.transpose(1, 2), (high - low + MINMAX_EPS).transpose(1, 2), cov
+
+
+def ssim_from_moments(shifted_mean: torch.Tensor, scale: torch.Tensor, cov: torch.Tensor) -> torch.Tensor:
+    """``SSIM(h, g) = (2 mu_h mu_g + C1) (2 cov_hg + C2) / ((mu_h^2 + mu_g^2 + C1) (var_h + var_g + C2))`` of the
+    normalised rows, from :func:`normalised_row_moments`: ``mu = (mean - min) / r``, ``cov_x = C / (r_h r_g)``."""
+    mu = shifted_mean / scale
+    var = cov.diagonal(dim1=-2, dim2=-1) / scale.square()
+    cov = cov / (scale.unsqueeze(-1) * scale.unsqueeze(-2))
+    mu_h, mu_g = mu.unsqueeze(-1), mu.unsqueeze(-2)
+    luminance = (2 * mu_h * mu_g + SSIM_C1) / (mu_h.square() + mu_g.square() + SSIM_C1)
+    structure = (2 * cov + SSIM_C2) / (var.unsqueeze(-1) + var.unsqueeze(-2) + SSIM_C2)
+    return luminance * structure
+
+
 def inter_head_ssim(rows: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """SSIM between every ordered pair of heads, per query, over the min-max-normalised key logits.
 
@@ -131,45 +164,31 @@ def inter_head_ssim(rows: torch.Tensor, mask: torch.Tensor | None = None) -> tor
     so the moments come from the raw logits and the head-by-head covariance is one batched matmul over the
     keys: nothing larger than the attention map is formed (the naive form holds B'·Q·H²·K values).
     """
-    if mask is None:
-        low, high, mean, cov = RowMoments.apply(rows)                   # (B', Q, H) x3, (B', Q, H, H)
-        mean = mean - low
-    else:
-        keys = mask[:, None, None, :]
-        low = rows.masked_fill(~keys, math.inf).amin(-1)
-        high = rows.masked_fill(~keys, -math.inf).amax(-1)
-        count = keys.sum(-1).to(rows.dtype)                             # (B', 1, 1)
-        shifted = (rows - low.unsqueeze(-1)).masked_fill(~keys, 0.0)
-        mean = shifted.sum(-1) / count
-        centred = (shifted - mean.unsqueeze(-1)).masked_fill(~keys, 0.0).transpose(1, 2)   # (B', Q, H, K)
-        cov = centred @ centred.transpose(-1, -2) / count.unsqueeze(-1)  # (B', Q, H, H)
-        low, high, mean = (t.transpose(1, 2) for t in (low, high, mean))   # (B', Q, H)
-    scale = high - low + MINMAX_EPS                                     # (B', Q, H)
-    mu = mean / scale
-    var = cov.diagonal(dim1=-2, dim2=-1) / scale.square()
-    cov = cov / (scale.unsqueeze(-1) * scale.unsqueeze(-2))
-    mu_h, mu_g = mu.unsqueeze(-1), mu.unsqueeze(-2)
-    luminance = (2 * mu_h * mu_g + SSIM_C1) / (mu_h.square() + mu_g.square() + SSIM_C1)
-    structure = (2 * cov + SSIM_C2) / (var.unsqueeze(-1) + var.unsqueeze(-2) + SSIM_C2)
-    return luminance * structure
+    return ssim_from_moments(*normalised_row_moments(rows, mask))
 
 
 def inter_head_ssim_loss(records: list[AttentionRecord]) -> torch.Tensor:
     """``L_SSIM = mean_l mean_{b, query, h, h'} (1 - SSIM_l(b, query; h, h')^2)``.
 
     Patch queries over patch keys of ``S_l``; all ordered head pairs, h = h' included (those terms are 0).
-    Swin: per window (bias and shift mask not added), mean per layer, then over layers.
+    Swin: per window (bias and shift mask not added), mean per layer, then over layers. Layers whose
+    moments have the same shape share one evaluation of the SSIM formula (its many small ops, once).
     """
-    per_layer = []
+    per_layer, same_shape = [], {}
     for rec in records:
         rows, mask = patch_logits(rec)
-        dissimilarity = 1 - inter_head_ssim(rows, mask).square()      # (B', Q, H, H)
+        moments = normalised_row_moments(rows, mask)
         if mask is None:
-            per_layer.append(dissimilarity.mean())
-        else:
-            queries = mask.to(rows.dtype)[:, :, None, None]
-            heads = dissimilarity.shape[-1] ** 2
-            per_layer.append((dissimilarity * queries).sum() / (queries.sum() * heads))
+            same_shape.setdefault(moments[2].shape, []).append(moments)
+            continue
+        dissimilarity = 1 - ssim_from_moments(*moments).square()       # (B', Q, H, H)
+        queries = mask.to(rows.dtype)[:, :, None, None]
+        heads = dissimilarity.shape[-1] ** 2
+        per_layer.append((dissimilarity * queries).sum() / (queries.sum() * heads))
+    for group in same_shape.values():
+        stacked = (torch.stack(parts) for parts in zip(*group, strict=True))   # (layers, B', Q, H[, H])
+        dissimilarity = 1 - ssim_from_moments(*stacked).square()
+        per_layer.extend(dissimilarity.flatten(1).mean(1).unbind())
     return torch.stack(per_layer).mean()
 
 
