@@ -162,6 +162,8 @@ class Method:
     calib_overrides: dict[str, Any] = dataclasses.field(default_factory=dict)
     paper: str = ""
     description: str = ""
+    # the paper's ablation: component -> the --set overrides that switch it off ("synth.se=false", ...)
+    ablations: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 SYNTHESIZERS: Registry[type[Synthesizer]] = Registry("synthesizer")

@@ -330,4 +330,6 @@ class MaskedHSADCalibrator(HSADCalibrator):
 
 register_method("maskaq", "maskaq", "masked-hsad", paper=PAPER,
                 description="MimiQ synthesis + informative-region masked alignment to the quantized model, "
-                            "similarity entropy, periodic refresh; token-weighted HSAD")
+                            "similarity entropy, periodic refresh; token-weighted HSAD",
+                ablations={"se": ("synth.se=false",), "maa": ("synth.maa=false",), "mask": ("calib.mask=false",),
+                           "refresh": ("synth.refresh=false",)})

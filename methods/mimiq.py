@@ -372,4 +372,6 @@ class HSADCalibrator(QATCalibrator):
 
 
 register_method("mimiq", "mimiq", "hsad", paper=PAPER,
-                description="inter-head attention similarity synthesis + head-wise structural attention distillation")
+                description="inter-head attention similarity synthesis + head-wise structural attention distillation",
+                ablations={"ssim": ("synth.ssim=false",), "one_hot": ("synth.one_hot=false",),
+                           "hsad": ("calib.hsad=false",)})

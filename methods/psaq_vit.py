@@ -226,4 +226,6 @@ class PSAQViT(IterativeSynthesizer):
 
 
 register_method("psaq-vit", "psaq-vit", "ptq", paper=PAPER,
-                description="patch-similarity entropy synthesis; PTQ (min/max ranges, no training)")
+                description="patch-similarity entropy synthesis; PTQ (min/max ranges, no training)",
+                ablations={"pse": ("synth.pse=false",), "one_hot": ("synth.one_hot=false",),
+                           "tv": ("synth.tv=false",), "augment": ("synth.augment=false",)})

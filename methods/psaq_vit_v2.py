@@ -207,4 +207,6 @@ class AdaptiveTeacherStudent(Calibrator):
 
 register_method("psaq-vit-v2", "psaq-vit-v2", "psaq-vit-v2", paper=PAPER,
                 description="adaptive teacher-student loop: PSE samples continued adversarially in turns "
-                            "with logit-KL student steps (4 rounds)")
+                            "with logit-KL student steps (4 rounds)",
+                ablations={"pse": ("synth.pse=false",), "tv": ("synth.tv=false",),
+                           "adversarial": ("synth.adversarial=false",), "adaptive": ("calib.adaptive=false",)})

@@ -529,4 +529,6 @@ class BlockReconstruction(Calibrator):
 
 register_method("sardfq", "sardfq", "block-recon", paper=PAPER,
                 description="attention priors alignment, multi-semantic reinforcement, soft labels; "
-                            "block-wise reconstruction")
+                            "block-wise reconstruction",
+                ablations={"apa": ("synth.apa=false",), "msr": ("synth.msr=false",),
+                           "soft_labels": ("synth.soft_labels=false",), "recon": ("calib.recon=false",)})

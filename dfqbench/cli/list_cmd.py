@@ -30,6 +30,8 @@ def _methods_table(pattern: str | None) -> Table:
         overrides = {**method.synth_overrides, **method.calib_overrides}
         if overrides:
             notes += f" overrides: {overrides}"
+        if method.ablations:
+            notes += f" ablations (--ablations): {', '.join(method.ablations)}"
         table.add_row(name, method.synthesizer, method.calibrator, method.paper, notes.strip())
     return table
 

@@ -42,6 +42,9 @@ def run_command(
     set_: list[str] = typer.Option(None, "--set", help="Config override synth.KEY=VALUE or calib.KEY=VALUE "
                                                      "(repeatable); makes the rows a variant."),
     label: str = typer.Option(None, help="Row label of the variant (default: derived from --set)."),
+    ablations: bool = typer.Option(False, "--ablations", help="Add each method's ablation rows: one variant per "
+                                                              "component, that component off (see: dfqbench list "
+                                                              "methods)."),
     plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
@@ -65,6 +68,8 @@ def run_command(
 
       dfqbench run --methods noise --set calib.augment=off --label noise[no-aug]
 
+      dfqbench run --methods maskaq --ablations --bits 4w4a --seeds 0,1,2 --profile bench
+
       dfqbench run --plugin my_method.py --methods mine
     """
     from dfqbench.profiles import get_profile
@@ -72,7 +77,7 @@ def run_command(
     from dfqbench.registry import load_plugin_file
     from dfqbench.runner.cache import SynthesisCache
     from dfqbench.runner.cell import RunSettings
-    from dfqbench.runner.grid import expand_grid, parse_seeds, resolve_method
+    from dfqbench.runner.grid import ablation_specs, expand_grid, parse_seeds, resolve_method
     from dfqbench.runner.overrides import parse_set_options
 
     for path in plugin or []:
@@ -84,6 +89,10 @@ def run_command(
     if label and len([n for n in names if n != "fp"]) != 1:
         raise UserError("--label names one variant: give exactly one method besides fp")
     specs = [resolve_method(name, raw if name != "fp" else {}, label if name != "fp" else None) for name in names]
+    if ablations:
+        if any(raw.values()) or label:
+            raise UserError("--ablations makes its own variants: it cannot be combined with --set or --label")
+        specs += ablation_specs(names)
     cells = expand_grid(specs, [m.strip() for m in models.split(",") if m.strip()], parse_bit_list(bits),
                         parse_seeds(seeds))
     settings = RunSettings(preset=preset_with_switches(preset, preset_set or []), profile=get_profile(profile),

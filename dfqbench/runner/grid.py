@@ -11,7 +11,7 @@ from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, Method
 from dfqbench.errors import UserError
 from dfqbench.naming import did_you_mean
 from dfqbench.quant.bits import BitWidth
-from dfqbench.runner.overrides import STAGES, variant_label
+from dfqbench.runner.overrides import STAGES, parse_set_options, variant_label
 
 FP = "fp"
 
@@ -78,6 +78,19 @@ def resolve_method(entry: str, raw: dict[str, dict[str, str]], label: str | None
     return MethodSpec(label or variant_label(entry, raw), base.synthesizer, base.calibrator,
                       dict(base.synth_overrides), dict(base.calib_overrides),
                       {stage: dict(raw.get(stage, {})) for stage in STAGES} if has_variant else {})
+
+
+def ablation_specs(entries: list[str]) -> list[MethodSpec]:
+    """The ablation rows of the registered methods among ``entries``: per method, one variant per component
+    it declares, that component off (``maskaq`` -> ``maskaq[se=false]``, ``maskaq[maa=false]``, ...).
+    Reference rows and crossings have none; it is an error if no entry has any."""
+    methods = [METHODS.get(e.strip()) for e in entries if e.strip() in METHODS.names()]
+    specs = [resolve_method(m.name, parse_set_options(list(items))) for m in methods for items in m.ablations.values()]
+    if not specs:
+        with_ablations = [name for name, m in METHODS.items() if m.ablations]
+        raise UserError(f"none of {', '.join(entries)} declares ablations (methods that do: "
+                        f"{', '.join(with_ablations)})")
+    return specs
 
 
 def expand_grid(methods: list[MethodSpec], models: list[str], bits: list[BitWidth], seeds: list[int]) -> list[Cell]:
