@@ -174,6 +174,15 @@ def test_method_filter_keeps_fp_and_references(frame):
     assert lb.n_failed == 0  # the failed row is mimiq's
 
 
+def test_method_patterns_pick_a_methods_variants_with_literal_brackets(frame):
+    lb = build_leaderboard(frame, methods=["maskaq*", "noise"])
+    assert lb.labels == ["fp", "noise", "maskaq", "maskaq[se=off]"]
+    lb = build_leaderboard(frame, methods=["maskaq[se=off]", "mimiq"])  # an exact variant label is not a pattern
+    assert lb.labels == ["fp", "noise", "real", "noise+ptq", "maskaq[se=off]", "mimiq"]
+    assert build_leaderboard(frame, methods=["maskaq[*", "noise"]).labels == ["fp", "noise", "maskaq[se=off]"]
+    assert build_leaderboard(frame, methods=["nomatch*", "mimiq"]).missing == {"methods": ["nomatch*"]}
+
+
 def test_method_filter_naming_references_keeps_only_those(frame):
     lb = build_leaderboard(frame, methods=["maskaq", "noise"])
     assert lb.labels == ["fp", "noise", "maskaq"]

@@ -46,7 +46,8 @@ def print_and_write(frame: pd.DataFrame, out: Path | None, title: str | None = N
 def table_command(
     from_: Path = typer.Option(None, "--from", help="Long-format results CSV (default: the store)."),
     store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
-    methods: str = typer.Option(None, help="Rows to show, comma-separated."),
+    methods: str = typer.Option(None, help="Rows to show, comma-separated; a pattern like 'maskaq*' picks a "
+                                           "method and its variants."),
     bits: str = typer.Option(None, help="Bit-widths to show, comma-separated."),
     models: str = typer.Option(None, help="Models to show, comma-separated."),
     format_: str = typer.Option("rich", "--format", help="rich (terminal), md or csv."),

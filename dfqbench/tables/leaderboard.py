@@ -8,6 +8,7 @@ others are counted in ``Leaderboard.n_failed``.
 
 from __future__ import annotations
 
+import fnmatch
 import math
 import numbers
 from collections.abc import Iterable, Sequence
@@ -146,6 +147,19 @@ def _missing_message(kind: str, asked: Sequence[str], have: Sequence[str]) -> st
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+def _expand_patterns(asked: Iterable[str], labels: Sequence[str]) -> list[str]:
+    """Row labels with shell-style patterns expanded (``maskaq*`` -> ``maskaq``, ``maskaq[se=false]``, ...), in the
+    order given. A label that exists is taken as it is; brackets in a pattern are literal (variant labels)."""
+    out: list[str] = []
+    for item in asked:
+        if item in labels or not any(c in item for c in "*?"):
+            out.append(item)
+            continue
+        literal = item.replace("[", "[[]")
+        out += [label for label in labels if fnmatch.fnmatchcase(label, literal)] or [item]
+    return _unique(out)
+
+
 def build_leaderboard(
     frame: pd.DataFrame,
     methods: Sequence[str] | None = None,
@@ -155,11 +169,12 @@ def build_leaderboard(
 ) -> Leaderboard:
     """Aggregate long-format results into a leaderboard.
 
-    ``methods`` selects rows by label, in the order given; ``fp`` is always shown, and every reference row is
-    shown unless ``methods`` names some reference rows, then only those. ``bits`` (any accepted notation) and
-    ``models`` select columns. Requested values absent from the results are listed in ``Leaderboard.missing``;
-    when a filter leaves nothing, raise UserError. ``reported`` (columns source, method, bits, backbone, top1)
-    adds published numbers as rows ``METHOD [reported: SOURCE]`` where backbone and bits match a column.
+    ``methods`` selects rows by label or shell-style pattern (``maskaq*``), in the order given; ``fp`` is always
+    shown, and every reference row is shown unless ``methods`` names some reference rows, then only those.
+    ``bits`` (any accepted notation) and ``models`` select columns. Requested values absent from the results are
+    listed in ``Leaderboard.missing``; when a filter leaves nothing, raise UserError. ``reported`` (columns
+    source, method, bits, backbone, top1) adds published numbers as rows ``METHOD [reported: SOURCE]`` where
+    backbone and bits match a column.
     """
     absent = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if absent:
@@ -210,7 +225,7 @@ def build_leaderboard(
     have_labels = _unique(ok["method"])
     asked_labels: list[str] | None = None
     if methods is not None:
-        asked_labels = _unique(str(m) for m in methods)
+        asked_labels = _expand_patterns((str(m) for m in methods), have_labels)
         present = [m for m in asked_labels if m in have_labels]
         if not [m for m in present if m not in fp_labels]:
             raise UserError(_missing_message("methods", asked_labels, have_labels))
