@@ -1,6 +1,7 @@
 """Summarise a pytest-benchmark JSON file as the README's Markdown tables.
 
-Usage: .venv/bin/python -m tests.benchmarks.report runs/bench.json
+Usage: .venv/bin/python -m tests.benchmarks.report runs/bench.json [more.json ...]
+(several files: their benchmarks are merged, a later file's measurement replacing an earlier one's).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ def param(key: tuple, name: str):
     return dict(key)[name]
 
 
-def main(path: str) -> None:
-    data = json.load(open(path))
+def main(*paths: str) -> None:
+    files = [json.load(open(path)) for path in paths]
+    data = {"machine_info": files[-1]["machine_info"], "benchmarks": [b for f in files for b in f["benchmarks"]]}
     machine = data["machine_info"]
     threads = {b.get("extra_info", {}).get("threads") for b in data["benchmarks"]} - {None}
     print(f"Machine: {machine.get('cpu', {}).get('brand_raw', '?')}, {machine.get('cpu', {}).get('count', '?')} "
@@ -66,4 +68,4 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(*sys.argv[1:])
