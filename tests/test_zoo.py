@@ -160,3 +160,17 @@ def test_recipe_round_trips_and_hashes():
     recipe = TrainRecipe(epochs=3)
     assert TrainRecipe.from_json(recipe.to_json()) == recipe
     assert recipe.hash() != TrainRecipe(epochs=4).hash()
+
+
+def test_training_augmentation_resized_crop_is_seeded_and_in_range():
+    from dfqbench.zoo.train import augment
+
+    pixels = torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    recipe = TrainRecipe(resized_crop=(0.2, 1.0))
+    first = augment(pixels, recipe, torch.Generator().manual_seed(1))
+    again = augment(pixels, recipe, torch.Generator().manual_seed(1))
+    assert torch.equal(first, again) and first.shape == pixels.shape
+    assert first.min() >= 0 and first.max() <= 1 and not torch.equal(first, pixels)
+    whole = augment(pixels, TrainRecipe(resized_crop=(1.0, 1.0), hflip=False), torch.Generator().manual_seed(1))
+    # area 1 and an aspect ratio near 1: nearly the whole image, never flipped
+    assert (whole - pixels).abs().mean() < (first - pixels).abs().mean()

@@ -20,8 +20,10 @@ def _uniform(n: int, low: float, high: float, gen: torch.Generator) -> torch.Ten
     return low + (high - low) * torch.rand(n, generator=gen)
 
 
-def resized_crop_flip(x: torch.Tensor, gen: torch.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)) -> torch.Tensor:
-    """Crop a random area fraction and aspect ratio, resize back to the input size, flip half the images."""
+def resized_crop_flip(x: torch.Tensor, gen: torch.Generator, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3),
+                      flip_p: float = 0.5) -> torch.Tensor:
+    """Crop a random area fraction and aspect ratio, resize back to the input size, flip with probability
+    ``flip_p``."""
     b = x.shape[0]
     area = _uniform(b, *scale, gen)
     log_r = _uniform(b, math.log(ratio[0]), math.log(ratio[1]), gen)
@@ -30,7 +32,7 @@ def resized_crop_flip(x: torch.Tensor, gen: torch.Generator, scale=(0.08, 1.0), 
     h = torch.sqrt(area / aspect).clamp(max=1.0)
     cx = (torch.rand(b, generator=gen) * 2 - 1) * (1 - w)
     cy = (torch.rand(b, generator=gen) * 2 - 1) * (1 - h)
-    flip = torch.where(torch.rand(b, generator=gen) < 0.5, -1.0, 1.0)
+    flip = torch.where(torch.rand(b, generator=gen) < flip_p, -1.0, 1.0)
     theta = torch.zeros(b, 2, 3)
     theta[:, 0, 0], theta[:, 0, 2] = w * flip, cx
     theta[:, 1, 1], theta[:, 1, 2] = h, cy

@@ -23,6 +23,7 @@ class TrainRecipe(Config):
     label_smoothing: float = 0.1
     crop_padding: int = 2
     hflip: bool = True
+    resized_crop: tuple[float, float] | None = None  # random resized crop: area fraction range (then flip)
     seed: int = 0
     distill: str | None = None
     teacher: str | None = None

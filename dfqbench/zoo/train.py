@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from dfqbench.calibration.augment import resized_crop_flip
 from dfqbench.data.fashion_mnist import fashion_mnist_batches, load_fashion_mnist
 from dfqbench.data.transforms import normalize_batch
 from dfqbench.evaluate import evaluate
@@ -30,8 +31,11 @@ Log = Callable[[str], None]
 
 
 def augment(pixels: torch.Tensor, recipe: TrainRecipe, gen: torch.Generator) -> torch.Tensor:
-    """Random crop after zero padding, then horizontal flip, one draw per image."""
+    """Random crop after zero padding, or a random resized crop (``recipe.resized_crop``, the area range, aspect
+    3/4-4/3), then horizontal flip, one draw per image."""
     b, c, h, w = pixels.shape
+    if recipe.resized_crop is not None:
+        return resized_crop_flip(pixels, gen, scale=tuple(recipe.resized_crop), flip_p=0.5 if recipe.hflip else 0.0)
     pad = recipe.crop_padding
     if pad:
         padded = F.pad(pixels, (pad, pad, pad, pad))
