@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, SyntheticSet
-from dfqbench.attention import AttentionRecord
+from dfqbench.attention import AttentionRecord, attention_modules
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.quant.act_quantizer import ActQuantizer
 from dfqbench.runner.overrides import apply_overrides
@@ -71,13 +71,14 @@ def test_narrow_components_give_one_peak_each():
     assert torch.allclose(prior[prior > 1e-3], torch.full((3,), 1 / 3))
 
 
-@pytest.mark.parametrize("name, blocks, heads", [("fmnist_vit", [3, 4, 5], [3, 3, 3]),
-                                                 ("fmnist_deit", [3, 4, 5], [3, 3, 3]),
-                                                 ("fmnist_swin", [2, 3], [6, 6])])
-def test_priors_on_the_deeper_half_with_depth_weights(name, blocks, heads):
+@pytest.mark.parametrize("name", ["fmnist_vit", "fmnist_deit", "fmnist_swin"])
+def test_priors_on_the_deeper_half_with_depth_weights(name):
     ctx = make_ctx(name)
     state = sardfq().start_batch(ctx, 3)
-    depth = 4 if name == "fmnist_swin" else 6
+    attention = [m for _, m in attention_modules(ctx.teacher)]
+    depth = len(attention)  # 6 (ViT, DeiT) or 2 + 2 (Swin): the deeper half is blocks depth/2 .. depth - 1
+    blocks = list(range(depth - depth // 2, depth))
+    heads = [attention[b].num_heads for b in blocks]
     assert state.blocks == blocks
     assert state.weights == pytest.approx([b / depth for b in blocks])
     for prior, h in zip(state.priors, heads, strict=True):
