@@ -46,3 +46,12 @@ def test_ci_runs_the_readme_test_command():
 def test_readme_setup_commands_bootstrap_first():
     commands = re.findall(r"^bash \.ci/bootstrap && (.+)$", README, re.M)
     assert any("dfqbench run" in c for c in commands) and any("pytest" in c for c in commands)
+
+
+def test_margin_table_is_the_output_of_zoo_margin_on_the_committed_csv():
+    from dfqbench.store.export import read_results_csv
+    from dfqbench.tables.margin import margin_markdown
+
+    block = re.search(r"<!-- zoo-margin -->\n(.*?)<!-- /zoo-margin -->", README, re.S)
+    assert block, "README lacks the zoo-margin block"
+    assert block.group(1) == margin_markdown(read_results_csv(ROOT / "results" / "zoo_margin_bench.csv"), "fmnist_vit")

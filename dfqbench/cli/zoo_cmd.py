@@ -32,6 +32,21 @@ def list_command(pattern: str = typer.Argument(None, help="Wildcard filter, e.g.
     console.print(table)
 
 
+@zoo_app.command("margin")
+def margin_command(
+    from_: Path = typer.Option(Path("results/zoo_margin_bench.csv"), "--from", help="Long-format results CSV."),
+    model: str = typer.Option("fmnist_vit", help="The zoo model whose margin to show."),
+) -> None:
+    """Can the zoo rank methods? real minus noise per bit-width, against the bar (Markdown).
+
+    Example: dfqbench zoo margin --from results/zoo_margin_bench.csv
+    """
+    from dfqbench.store.export import read_results_csv
+    from dfqbench.tables.margin import margin_markdown
+
+    print(margin_markdown(read_results_csv(from_), model), end="")
+
+
 @zoo_app.command("train")
 def train_command(
     name: str = typer.Argument(..., help="Zoo model to train, e.g. fmnist_vit."),
