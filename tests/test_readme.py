@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from dfqbench.profiles import PROFILES
 from dfqbench.zoo.registry import get_zoo_model, zoo_models
 
@@ -48,10 +50,12 @@ def test_readme_setup_commands_bootstrap_first():
     assert any("dfqbench run" in c for c in commands) and any("pytest" in c for c in commands)
 
 
-def test_margin_table_is_the_output_of_zoo_margin_on_the_committed_csv():
+@pytest.mark.parametrize(("tag", "csv"), [("zoo-margin", "zoo_margin_bench.csv"),
+                                         ("zoo-margin-v1", "zoo_margin_bench_fmnist_vit_v1.csv")])
+def test_margin_tables_are_the_output_of_zoo_margin_on_the_committed_csvs(tag, csv):
     from dfqbench.store.export import read_results_csv
     from dfqbench.tables.margin import margin_markdown
 
-    block = re.search(r"<!-- zoo-margin -->\n(.*?)<!-- /zoo-margin -->", README, re.S)
-    assert block, "README lacks the zoo-margin block"
-    assert block.group(1) == margin_markdown(read_results_csv(ROOT / "results" / "zoo_margin_bench.csv"), "fmnist_vit")
+    block = re.search(rf"<!-- {tag} -->\n(.*?)<!-- /{tag} -->", README, re.S)
+    assert block, f"README lacks the {tag} block"
+    assert block.group(1) == margin_markdown(read_results_csv(ROOT / "results" / csv), "fmnist_vit")
