@@ -198,3 +198,21 @@ def test_bad_store_files(tmp_path):
     conn.close()
     with pytest.raises(UserError, match="not a dfqbench results store.*missing columns"):
         ResultStore(other)
+
+
+def test_export_is_atomic_and_readable_by_others(tmp_path):
+    import os
+    import stat
+
+    from dfqbench.store.export import export_csv
+    from dfqbench.store.sqlite import ResultStore
+
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        target = tmp_path / "out" / "x.csv"
+        old = os.umask(0o022)
+        try:
+            export_csv(store, target)
+        finally:
+            os.umask(old)
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert [p.name for p in target.parent.iterdir()] == ["x.csv"]  # no temporary file left

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +19,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from dfqbench.api import SyntheticSet
+from dfqbench.atomic import atomic_path
 
 DEFAULT_CACHE = Path("runs/cache")
 
@@ -55,18 +54,11 @@ class SynthesisCache:
         return SyntheticSet(tensors["images"], tensors.get("labels"))
 
     def save(self, key: str, synthetic: SyntheticSet, meta: dict) -> Path:
-        self.root.mkdir(parents=True, exist_ok=True)
         tensors = {"images": synthetic.images.detach().cpu().contiguous()}
         if synthetic.labels is not None:
             tensors["labels"] = synthetic.labels.detach().cpu().contiguous()
-        fd, tmp = tempfile.mkstemp(dir=self.root, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(self.path(key)) as tmp:
             save_file(tensors, tmp, metadata={"dfqbench": json.dumps(meta, sort_keys=True)})
-            os.replace(tmp, self.path(key))
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         return self.path(key)
 
     def entries(self) -> list[CacheEntry]:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from dfqbench.atomic import atomic_path
 from dfqbench.errors import UserError
 from dfqbench.store.schema import COLUMNS, IDENTITY
 from dfqbench.store.sqlite import INTEGER_COLUMNS, REAL_COLUMNS, ResultStore, typed_frame
@@ -21,17 +20,9 @@ def export_csv(store: ResultStore, path: str | Path, **filters) -> int:
     The file is written to a temporary file beside ``path`` and renamed over
     it, so a reader never sees a half-written CSV.
     """
-    path = Path(path)
     frame = store.to_frame(**filters)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return len(frame)
 
 
