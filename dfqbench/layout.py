@@ -6,6 +6,7 @@ the layout of each block from here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -44,6 +45,14 @@ class TokenLayout:
     def patch_mask(self) -> torch.Tensor:
         """(windows, N) bool: True for real patch tokens (not special, not pad)."""
         return self.positions >= 0
+
+    @functools.cached_property
+    def shared_patch_index(self) -> torch.Tensor | None:
+        """Indices of the patch tokens when every window has them at the same places (ViT and DeiT: the
+        tokens after the special ones; Swin without padding: all of them), else None. Computed once per
+        layout; the wrapper keeps one layout per token count and Swin window configuration."""
+        mask = self.patch_mask
+        return mask[0].nonzero().squeeze(-1) if bool((mask == mask[0]).all()) else None
 
     @property
     def has_pad(self) -> bool:

@@ -46,17 +46,16 @@ def patch_logits(rec: AttentionRecord) -> tuple[torch.Tensor, torch.Tensor | Non
     Windowed attention (Swin): each window's own tokens, (B·nW, H, w², w²); where timm padded the grid, the
     pad tokens stay in the tensor and the returned mask excludes them from every statistic.
     """
-    mask = rec.layout.patch_mask
-    if bool(mask.all()):
+    index = rec.layout.shared_patch_index
+    if index is None:  # windows with pad tokens in different places
+        return rec.logits, window_mask(rec)
+    if index.numel() == rec.layout.num_tokens:
         return rec.logits, None
-    if rec.layout.num_windows == 1:
-        index = mask[0].nonzero().squeeze(1)
-        first, last = int(index[0]), int(index[-1])
-        if last - first + 1 == index.numel():  # special tokens first (timm): a view, no copy
-            return rec.logits[:, :, first:last + 1, first:last + 1], None
-        index = index.to(rec.logits.device)
-        return rec.logits.index_select(2, index).index_select(3, index), None
-    return rec.logits, window_mask(rec)
+    first, last = int(index[0]), int(index[-1])
+    if last - first + 1 == index.numel():  # special tokens first (timm): a view, no copy
+        return rec.logits[:, :, first:last + 1, first:last + 1], None
+    index = index.to(rec.logits.device)
+    return rec.logits.index_select(2, index).index_select(3, index), None
 
 
 def window_mask(rec: AttentionRecord) -> torch.Tensor:

@@ -57,13 +57,13 @@ def patch_similarities(record: AttentionRecord) -> torch.Tensor:
     ``M = sum_windows P_w^2``.
     """
     features = record.per_image(record.outputs.mean(dim=1))               # (B, windows, N, d)
-    valid = record.layout.patch_mask.to(features.device)                  # (windows, N)
-    if bool((valid == valid[0]).all()):  # the same patch tokens in every window: select tokens, not pairs
-        patches = valid[0].nonzero().squeeze(-1)
-        unit = F.normalize(features.index_select(-2, patches), dim=-1, eps=1e-8)
+    patches = record.layout.shared_patch_index
+    if patches is not None:  # the same patch tokens in every window: select tokens, not pairs
+        unit = F.normalize(features.index_select(-2, patches.to(features.device)), dim=-1, eps=1e-8)
         return (unit @ unit.transpose(-1, -2)).flatten(1)                 # (B, windows * P * P)
     unit = F.normalize(features, dim=-1, eps=1e-8)
     sims = unit @ unit.transpose(-1, -2)                                  # (B, windows, N, N)
+    valid = record.layout.patch_mask.to(sims.device)                      # (windows, N)
     pairs = valid.unsqueeze(-1) & valid.unsqueeze(-2)                     # (windows, N, N)
     return sims[:, pairs]
 

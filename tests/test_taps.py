@@ -355,3 +355,12 @@ def test_token_layout_properties():
     assert layout.num_special == 1 and layout.num_windows == 1 and layout.num_tokens == 5
     assert torch.equal(layout.patch_mask, torch.tensor([[False, True, True, True, True]]))
     assert not layout.has_pad  # special tokens are not pad tokens
+
+
+def test_shared_patch_index_per_layout():
+    from dfqbench.layout import global_layout, window_layout
+
+    deit = global_layout(("cls", "dist"), (3, 3))
+    assert deit.shared_patch_index.tolist() == list(range(2, 11))
+    assert window_layout((4, 4), (2, 2), (0, 0)).shared_patch_index.tolist() == [0, 1, 2, 3]
+    assert window_layout((3, 3), (2, 2), (0, 0)).shared_patch_index is None  # pad tokens in some windows only
