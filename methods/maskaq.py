@@ -206,7 +206,7 @@ class MaskAQSynthesizer(MimiQSynthesizer):
     ``L_MAA`` and initialises Q on its final images; the refresh count comes from the profile.
     """
 
-    version = 2  # 2: mimiq 2's SSIM moments
+    version = 3  # 2, 3: mimiq 2's and 3's SSIM moments
     paper = PAPER
     needs_quantized_model = True
 

@@ -77,13 +77,14 @@ def _tensor_of(rec: AttentionRecord) -> torch.Tensor:
 
 
 class RowMoments(torch.autograd.Function):
-    """Per (image, query, head) row of logits ``s`` over the keys: ``min s``, ``max s``, ``mean s`` (each
-    (B', Q, H)) and the head-by-head covariance ``C_hg = <s_h - mean s_h, s_g - mean s_g> / K`` (B', Q, H, H),
-    from ``rows`` (B', H, Q, K).
+    """Per (image, query, head) row of logits ``s`` over the keys: ``min s``, ``max s``, ``mean(s - min s)``
+    (each (B', Q, H)) and the head-by-head covariance ``C_hg = <s_h - mean s_h, s_g - mean s_g> / K``
+    (B', Q, H, H), from ``rows`` (B', H, Q, K). The mean is taken after the shift, so that a constant row
+    gives exactly 0.
 
     A hand-written backward, because these are the only steps that touch the full attention map::
 
-        d rows = e_argmin dmin + e_argmax dmax + dmean / K + (dC + dC^T) (s - mean s) / K
+        d rows = e_argmin (dmin - dmean) + e_argmax dmax + dmean / K + (dC + dC^T) (s - mean s) / K
 
     (the centring's own gradient vanishes because centred rows sum to 0). Autograd's version of the same
     takes several times longer on a CPU: it keeps masks for min and max and copies the map at every
@@ -95,8 +96,9 @@ class RowMoments(torch.autograd.Function):
         per_query = rows.transpose(1, 2).contiguous()                   # (B', Q, H, K), one copy
         low, low_at = per_query.min(-1)
         high, high_at = per_query.max(-1)
-        mean = per_query.mean(-1)
-        centred = per_query.sub_(mean.unsqueeze(-1))
+        shifted = per_query.sub_(low.unsqueeze(-1))
+        mean = shifted.mean(-1)
+        centred = shifted.sub_(mean.unsqueeze(-1))
         cov = (centred @ centred.transpose(-1, -2)).div_(rows.shape[-1])
         ctx.save_for_backward(centred, low_at, high_at)
         return low, high, mean, cov
@@ -111,6 +113,7 @@ class RowMoments(torch.autograd.Function):
             grad = ((grad_cov + grad_cov.transpose(-1, -2)) @ centred).div_(keys)
         if grad_mean is not None:
             grad.add_((grad_mean / keys).unsqueeze(-1))
+            grad_low = -grad_mean if grad_low is None else grad_low - grad_mean
         for g, at in ((grad_low, low_at), (grad_high, high_at)):
             if g is not None:
                 grad.scatter_add_(-1, at.unsqueeze(-1), g.unsqueeze(-1))
@@ -125,8 +128,8 @@ def normalised_row_moments(rows: torch.Tensor, mask: torch.Tensor | None = None
     head-by-head covariance (B', Q, H, H) of the raw rows (population moments over the valid keys).
     """
     if mask is None:
-        low, high, mean, cov = RowMoments.apply(rows)                   # (B', Q, H) x3, (B', Q, H, H)
-        return mean - low, high - low + MINMAX_EPS, cov
+        low, high, shifted_mean, cov = RowMoments.apply(rows)           # (B', Q, H) x3, (B', Q, H, H)
+        return shifted_mean, high - low + MINMAX_EPS, cov
     keys = mask[:, None, None, :]
     low = rows.masked_fill(~keys, math.inf).amin(-1)
     high = rows.masked_fill(~keys, -math.inf).amax(-1)
@@ -259,7 +262,7 @@ class MimiQSynthesizer(IterativeSynthesizer):
     the budget (images, batch, steps) comes from the profile (paper: 2000 steps per batch of 16).
     """
 
-    version = 2  # 2: hand-written backward of the SSIM moments (float rounding, min/max ties)
+    version = 3  # 2: hand-written backward of the SSIM moments (float rounding, min/max ties); 3: mean after the shift
     paper = PAPER
 
     @dataclasses.dataclass(frozen=True)

@@ -32,6 +32,7 @@ from methods.mimiq import (
     hsad_loss,
     inter_head_ssim,
     inter_head_ssim_loss,
+    normalised_row_moments,
     patch_logits,
 )
 from tests.harness_fixtures import model_context
@@ -120,11 +121,16 @@ def test_ssim_of_identical_and_constant_heads():
     row = torch.randn(1, 1, 1, 9)
     identical = torch.cat([row, row * 2 + 5, row], dim=1)              # min-max normalisation removes the affine map
     torch.testing.assert_close(inter_head_ssim(identical), torch.ones(1, 1, 3, 3), atol=1e-5, rtol=0)
-    constant = torch.cat([torch.full((1, 1, 1, 9), 3.0), row], dim=1)
-    ssim = inter_head_ssim(constant)
-    expected = direct_ssim(torch.zeros(9), minmax(row.flatten()))      # a constant row normalises to 0
-    torch.testing.assert_close(ssim[0, 0, 0, 1], expected)
-    assert torch.isfinite(ssim).all()
+    for value in (3.0, 0.1, 7.3, -41.7):  # not all exact in float32: the mean must still be taken after the shift
+        constant = torch.cat([torch.full((1, 1, 1, 9), value), row], dim=1)
+        ssim = inter_head_ssim(constant)
+        expected = direct_ssim(torch.zeros(9), minmax(row.flatten()))  # a constant row normalises to 0
+        torch.testing.assert_close(ssim[0, 0, 0, 1], expected)
+        assert torch.isfinite(ssim).all()
+        # the normalised mean of a constant row is exactly 0 (a mean taken before the shift is off by an ulp of
+        # the value, which the 1e-8 denominator turns into a mean of order 10-100)
+        flat = torch.full((1, 2, 3, 49), value)
+        assert torch.equal(normalised_row_moments(flat)[0], torch.zeros(1, 3, 2))
 
 
 @pytest.mark.parametrize("special", [("cls",), ("cls", "dist")])
@@ -374,7 +380,7 @@ def test_row_moments_backward_matches_autograd():
 
     def reference(r):
         centred = (r - r.mean(-1, keepdim=True)).transpose(1, 2)
-        stats = (r.amin(-1), r.amax(-1), r.mean(-1))
+        stats = (r.amin(-1), r.amax(-1), (r - r.amin(-1, keepdim=True)).mean(-1))
         return (*(t.transpose(1, 2) for t in stats), centred @ centred.transpose(-1, -2) / r.shape[-1])
 
     got, ref = RowMoments.apply(rows), reference(rows)
