@@ -108,6 +108,8 @@ def test_a_failing_cell_is_reported_and_exits_non_zero(tmp_path, capsys, monkeyp
     (["run", "--device", "tpu"], "unknown device"),
     (["run", "--plugin", "/nonexistent/plugin.py"], "plugin file not found"),
     (["table", "--from", "/nonexistent/results.csv"], "/nonexistent/results.csv"),
+    (["zoo", "margin", "--from", "/nonexistent/results.csv"], "/nonexistent/results.csv"),
+    (["zoo", "margin", "--model", "fmnist_vitt"], "no results for models fmnist_vitt"),
     (["list", "method"], "did you mean: methods"),
 ])
 def test_bad_run_input_is_one_line_and_exit_2(args, pattern, tmp_path, capsys, monkeypatch):
