@@ -64,6 +64,12 @@ def test_table_and_export_render_without_rerunning(tmp_path, capsys, monkeypatch
     assert code == 0
     assert out.strip() == (tmp_path / "out" / "leaderboard.md").read_text().strip()
     assert out.index("3w3a") < out.index("4w4a")
+    code, out, _ = run_cli(["table", "--from", str(csv), "--format", "md", "--profile", "smoke"], capsys, monkeypatch)
+    assert code == 0 and out.strip() == (tmp_path / "out" / "leaderboard.md").read_text().strip()
+    code, _, err = run_cli(["table", "--from", str(csv), "--profile", "bench"], capsys, monkeypatch)
+    assert_one_line_error(code, err, "no results for profile 'bench' (results have: smoke)")
+    code, _, err = run_cli(["table", "--from", str(csv), "--preset", "psaq"], capsys, monkeypatch)
+    assert_one_line_error(code, err, "no results for preset 'psaq' (results have: standard)")
     fresh = tmp_path / "fresh.sqlite"
     code, out, _ = run_cli(["import", "--from", str(csv), "--store", str(fresh)], capsys, monkeypatch)
     assert code == 0 and "imported 3 of 3 rows" in out

@@ -247,6 +247,47 @@ def test_missing_columns_and_no_results(frame):
 # --- reported numbers ------------------------------------------------------------------------------------------------
 
 
+# --- one experiment per cell ----------------------------------------------------------------------------------------
+
+
+def _with(frame: pd.DataFrame, **columns) -> pd.DataFrame:
+    out = frame.copy()
+    for name, value in columns.items():
+        out[name] = value
+    return out
+
+
+def test_rows_of_two_plugin_versions_are_not_averaged(frame):
+    frame = _with(frame, versions='{"synthesizer": 3}')
+    stale = frame[(frame["method"] == "maskaq") & (frame["bits"] == "4w4a") & (frame["model"] == V)].copy()
+    stale["versions"] = '{"synthesizer": 2}'
+    stale["seed"] += 10
+    build_leaderboard(frame)  # one version: fine
+    with pytest.raises(UserError, match=r"'maskaq' at 4w4a on fmnist_vit differ in versions .*synthesizer.: 3.* vs "):
+        build_leaderboard(pd.concat([frame, stale], ignore_index=True))
+    # the other rows alone still render
+    assert build_leaderboard(pd.concat([frame, stale], ignore_index=True), methods=["mimiq"]).cell("mimiq", "4w4a", V)
+
+
+def test_rows_of_two_profiles_point_to_the_profile_filter(frame):
+    quick = frame[frame["method"] == "noise"].copy()
+    quick["profile"] = "quick"
+    with pytest.raises(UserError, match=r"differ in profile \(bench vs quick\).*--profile"):
+        build_leaderboard(pd.concat([frame, quick], ignore_index=True))
+
+
+def test_a_repeated_seed_is_refused_and_fp_rows_of_several_profiles_are_one_row(frame):
+    with pytest.raises(UserError, match=r"'real' at 3w3a on fmnist_deit repeat seed 1"):
+        build_leaderboard(pd.concat([frame, frame[(frame["method"] == "real") & (frame["bits"] == "3w3a")
+                                                  & (frame["model"] == D) & (frame["seed"] == 1)]]))
+    fp_quick = frame[frame["method"] == "fp"].assign(profile="quick")
+    board = build_leaderboard(pd.concat([frame, fp_quick], ignore_index=True), methods=["maskaq"])
+    assert board.cell("fp", "4w4a", V) == Cell(90.0, None, 1)
+    other_weights = frame[frame["method"] == "fp"].assign(weights_hash="b" * 64)
+    with pytest.raises(UserError, match=r"'fp' on fmnist_vit differ in weights_hash"):
+        build_leaderboard(pd.concat([frame.assign(weights_hash="a" * 64), other_weights], ignore_index=True))
+
+
 def test_reported_rows(frame):
     lb = build_leaderboard(frame, reported=_reported())
     assert lb.labels[7:] == [

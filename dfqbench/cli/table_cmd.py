@@ -17,6 +17,18 @@ def split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
+def only(frame: pd.DataFrame, column: str, value: str | None) -> pd.DataFrame:
+    """The rows of ``frame`` whose ``column`` is ``value`` (the fp rows stay: they do not depend on it)."""
+    if value is None:
+        return frame
+    if column not in frame.columns:
+        raise UserError(f"results have no column '{column}' to filter on")
+    have = sorted({str(v) for v in frame[column].dropna()})
+    if value not in have:
+        raise UserError(f"no results for {column} '{value}' (results have: {', '.join(have) or 'none'})")
+    return frame[(frame[column].astype(str) == value) | (frame["bits"].astype(str) == "fp")]
+
+
 def leaderboard_of(frame: pd.DataFrame, methods=None, bits=None, models=None, reported: bool = False):
     from dfqbench.tables import build_leaderboard
 
@@ -50,6 +62,9 @@ def table_command(
                                            "method and its variants."),
     bits: str = typer.Option(None, help="Bit-widths to show, comma-separated."),
     models: str = typer.Option(None, help="Models to show, comma-separated."),
+    profile: str = typer.Option(None, help="Only rows of this profile (rows of different profiles are never "
+                                           "averaged together)."),
+    preset: str = typer.Option(None, help="Only rows of this quantizer preset."),
     format_: str = typer.Option("rich", "--format", help="rich (terminal), md or csv."),
     reported: bool = typer.Option(False, "--reported", help="Add the published numbers where the model matches."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of printing."),
@@ -63,6 +78,8 @@ def table_command(
       dfqbench table --from results/zoo_4w4a.csv --format md
 
       dfqbench table --bits 4w4a --methods noise,real,mimiq --format csv -o table.csv
+
+      dfqbench table --profile bench --methods 'maskaq*'
     """
     from dfqbench.store.export import read_results_csv
     from dfqbench.store.sqlite import ResultStore
@@ -77,6 +94,7 @@ def table_command(
             raise UserError(f"no results store at {store} (run 'dfqbench run' first, or pass --from CSV)")
         with ResultStore(store) as db:
             frame = db.to_frame()
+    frame = only(only(frame, "profile", profile), "preset", preset)
     board = leaderboard_of(frame, split(methods), split(bits), split(models), reported)
     if format_ == "rich" and output is None:
         console.print(to_rich(board))

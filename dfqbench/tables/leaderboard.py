@@ -26,6 +26,10 @@ LEAD_BITS = ("3w3a", "4w4a", "5w5a", "4w8a")
 REQUIRED_COLUMNS = ("method", "model", "bits", "status", "top1")
 REPORTED_COLUMNS = ("source", "method", "bits", "backbone", "top1")
 CAPTION_FIELDS = (("profile", "profile"), ("preset", "preset"), ("seed", "seeds"))
+# rows averaged into one cell must agree on these (where the results have them): else they are different experiments
+SAME_EXPERIMENT = ("synthesizer", "calibrator", "overrides", "weights_hash", "preset", "preset_hash", "profile",
+                   "profile_hash", "versions")
+FP_SAME_EXPERIMENT = ("weights_hash",)  # the fp row does not depend on profile, preset or plugins
 
 Key = tuple[str, str, str]  # (row label, bits, model)
 
@@ -140,6 +144,27 @@ def _fmt_seed(value: object) -> str:
     return str(value)
 
 
+def _check_one_experiment(rows: pd.DataFrame, label: str, bits: str, model: str, is_fp: bool) -> None:
+    """Raise UserError when the rows of one cell come from different experiments (a field of ``SAME_EXPERIMENT``
+    differs, e.g. two plugin versions of the same label) or repeat a seed, instead of averaging them."""
+    where = f"'{label}'" + ("" if is_fp else f" at {bits}") + f" on {model}"
+    for column in FP_SAME_EXPERIMENT if is_fp else SAME_EXPERIMENT:
+        if column not in rows.columns:
+            continue
+        values = _unique(str(v) for v in rows[column].fillna(""))
+        if len(values) > 1:
+            hint = ("choose one with --profile/--preset" if column in ("profile", "preset") else
+                    "render each from its own store or CSV")
+            raise UserError(f"rows of {where} differ in {column} ({' vs '.join(values)}): they are different "
+                            f"experiments and are not averaged; {hint}")
+    if "seed" in rows.columns and not is_fp:
+        seeds = rows["seed"].map(_fmt_seed)
+        repeated = _unique(seeds[seeds.duplicated()])
+        if repeated:
+            raise UserError(f"rows of {where} repeat seed {', '.join(repeated)}: a cell is counted once "
+                            "(remove the duplicate rows from the CSV)")
+
+
 def _missing_message(kind: str, asked: Sequence[str], have: Sequence[str]) -> str:
     return f"no results for {kind} {', '.join(asked)} (results have: {', '.join(have) or 'none'})"
 
@@ -181,7 +206,7 @@ def build_leaderboard(
         have = ", ".join(map(str, frame.columns))
         raise UserError(f"results lack required column(s) {', '.join(absent)} (have: {have})")
 
-    df = frame.copy()
+    df = frame.reset_index(drop=True)  # a copy; duplicate index labels (concatenated frames) would misalign masks
     df["method"] = df["method"].astype(str)
     df["model"] = df["model"].astype(str)
     df["bits"] = df["bits"].map(_canonical_bits)
@@ -283,6 +308,9 @@ def build_leaderboard(
     for (label, bw, model), group in sel_ok.groupby(["method", "bits", "model"], sort=False):
         if model not in col_models:
             continue
+        _check_one_experiment(group, label, bw, model, is_fp=label in fp_rows)
+        if label in fp_rows and "seed" in group.columns:
+            group = group.drop_duplicates("seed")  # the same evaluation, stored once per profile or preset
         cell = Cell.of(group["top1"].astype(float).tolist())
         if label in fp_rows:
             for b in col_bits:
