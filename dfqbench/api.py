@@ -110,6 +110,13 @@ class Synthesizer(Plugin):
         """Whether a calibrator should refresh this synthesizer's set during calibration."""
         return bool(getattr(self.config, "refresh", False))
 
+    def refresh_fractions(self, profile: Profile) -> tuple[float, ...]:
+        """Where in the calibration (fractions in (0, 1)) the set is refreshed: by default ``profile.refreshes``
+        evenly spaced points; a synthesizer with its own schedule overrides this."""
+        if not self.wants_refresh:
+            return ()
+        return tuple((i + 1) / (profile.refreshes + 1) for i in range(profile.refreshes))
+
 
 class CalibrationSource:
     """The calibration set handed to a calibrator; it can be asked to ``refresh`` itself.
@@ -135,9 +142,9 @@ class CalibrationSource:
         self.current = self.synthesizer.refresh(self.ctx, self.current)
 
     def refresh_points(self, total_steps: int) -> set[int]:
-        """Calibration steps after which the set is refreshed: ``profile.refreshes`` evenly spaced points."""
-        count = self.ctx.profile.refreshes if self.synthesizer.wants_refresh else 0
-        return {round(total_steps * (i + 1) / (count + 1)) for i in range(count)} - {0, total_steps}
+        """Calibration steps after which the set is refreshed: the synthesizer's ``refresh_fractions``."""
+        fractions = self.synthesizer.refresh_fractions(self.ctx.profile)
+        return {round(total_steps * f) for f in fractions} - {0, total_steps}
 
     def batch(self, size: int, generator: torch.Generator) -> torch.Tensor:
         index = torch.randint(0, len(self.current), (size,), generator=generator)

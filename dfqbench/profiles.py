@@ -23,7 +23,7 @@ class Profile(Config):
     synth_steps: int          # optimiser steps per synthesis batch
     calib_steps: int          # calibration (QAT) optimiser steps
     calib_batch_size: int
-    refreshes: int            # how often a refreshing method regenerates its set during calibration
+    refreshes: int            # refreshes of a refreshing synthesizer without a schedule of its own
     description: str = ""
 
 

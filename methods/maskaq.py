@@ -10,8 +10,9 @@ Calibrator ``masked-hsad``::
 
     L = KD + gamma L_mHSAD, gamma = 10
 
-Method ``maskaq`` pairs them; the set is regenerated with the current Q at ``profile.refreshes`` evenly
-spaced points of the calibration (the paper: every 30 of 200 epochs). Ablations (the paper's Table 2)::
+Method ``maskaq`` pairs them; the whole set is regenerated from fresh noise with the current Q every 15 % of
+the calibration (the code: every 30 of 200 epochs, scaled proportionally: 6 refreshes at every profile).
+Ablations (the paper's Table 2)::
 
     --set synth.se=false      without the similarity-entropy term
     --set synth.maa=false     without the masked attention alignment
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 
 from dfqbench.api import ModelContext, SyntheticSet, register_calibrator, register_method, register_synthesizer
 from dfqbench.attention import AttentionRecord, AttentionTaps, attention_modules
+from dfqbench.profiles import Profile
 from dfqbench.quant import ActQuantizer
 from methods.mimiq import (
     BatchState,
@@ -203,12 +205,14 @@ class MaskAQSynthesizer(MimiQSynthesizer):
     variance is unbiased; Swin replaces the CLS query by the received-attention map (per window, un-shifted,
     stages nearest-upsampled to the finest grid for the score, mask max-pooled to each stage's grid for
     ``L_MAA``) and takes ``L_SE`` per window; ``q_init = synthetic`` synthesises the first batch without
-    ``L_MAA`` and initialises Q on its final images; the refresh count comes from the profile.
+    ``L_MAA`` and initialises Q on its final images; the refreshes fall at 15 %, 30 %, ..., 90 % of the
+    calibration steps (``refresh_every``; 0 takes ``profile.refreshes`` evenly spaced points).
     """
 
-    version = 3  # 2, 3: mimiq 2's and 3's SSIM moments
+    version = 4  # 2, 3: mimiq 2's and 3's SSIM moments; 4: refresh every 15 % of calibration, not per profile
     paper = PAPER
     needs_quantized_model = True
+    cache_exclude = ("refresh", "refresh_every")
 
     @dataclasses.dataclass(frozen=True)
     class Config(MimiQSynthesizer.Config):
@@ -223,12 +227,22 @@ class MaskAQSynthesizer(MimiQSynthesizer):
         mask_source: str = "fp"             # fp (the code) or q (the paper)
         q_init: str = "noise"               # noise (the code) or synthetic
         refresh: bool = True                # regenerate the set with the current Q during calibration
+        refresh_every: float = 0.15         # ... every this fraction of it (30 of 200 epochs); 0: the profile's
 
         def __post_init__(self) -> None:
             if self.mask_source not in MASK_SOURCES:
                 raise ValueError(f"mask_source must be one of {', '.join(MASK_SOURCES)}, got '{self.mask_source}'")
             if self.q_init not in Q_INITS:
                 raise ValueError(f"q_init must be one of {', '.join(Q_INITS)}, got '{self.q_init}'")
+            if not 0 <= self.refresh_every < 1:
+                raise ValueError(f"refresh_every must be in [0, 1), got {self.refresh_every}")
+
+    def refresh_fractions(self, profile: Profile) -> tuple[float, ...]:
+        """``refresh_every``, 2x, ... up to the end of the calibration (0.15: 6 refreshes, at 15 % ... 90 %)."""
+        every = self.config.refresh_every
+        if not self.wants_refresh or every == 0:
+            return super().refresh_fractions(profile)
+        return tuple(k * every for k in range(1, math.ceil(1 / every - 1e-9)))
 
     def start_batch(self, ctx: ModelContext, n: int) -> BatchState:
         state = super().start_batch(ctx, n)

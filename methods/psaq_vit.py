@@ -176,6 +176,7 @@ class PSAQViT(IterativeSynthesizer):
         one_hot_weight: float = 1.0
         tv: bool = True                        # |R(x) - tau|
         tv_weight: float = 0.05
+        tau_scaled: bool = True                # tau times sqrt(values / (32*3*224*224)) [choice]
         augment: bool = True                   # roll + flip
         bandwidth: float = 0.01                # KDE bandwidth
         kde_points: int = 10
@@ -187,8 +188,8 @@ class PSAQViT(IterativeSynthesizer):
     def start_batch(self, ctx: ModelContext, n: int) -> PSAQState:
         images = init_images(ctx, n)
         labels = random_labels(ctx, n)
-        tau = psaq_tau(images, ctx.generator)
         cfg = self.config
+        tau = psaq_tau(images, ctx.generator, cfg.tau_scaled)
         optimizer = torch.optim.Adam([images], lr=cfg.lr, betas=tuple(cfg.betas), eps=1e-8)
         return PSAQState(images, labels, tau, optimizer)
 

@@ -11,10 +11,12 @@ and the quantized student evolve in turns under the FP teacher. Ours:
   ``L_PSE + 0.05 |R(x) - tau| - lambda_adv T^2 KL(softmax(T(x)/T) || softmax(Q(x)/T))``
   (the samples seek teacher/student disagreement; ``lambda_adv = 1``, ``T = 5``),
   PSAQ-ViT's roll/flip augmentation and clamping. The initial samples
-  (``synthesize``) come from noise without the adversarial term (the student
-  has no activation ranges before calibration); every later phase
-  (``refresh``) *continues* the current samples against ``ctx.student``, the
-  current quantized model (they are not redrawn);
+  (``synthesize``, round 1) come from noise and already play against
+  ``ctx.student``, the quantized model before any calibration (its activation
+  ranges set themselves on the first batch it sees, as MaskAQ's ``q_init=noise``;
+  ``adversarial_first=false``: round 1 from the teacher alone); every later
+  phase (``refresh``) *continues* the current samples against the current
+  quantized model (they are not redrawn);
 - student phase (calibrator ``psaq-vit-v2``): ``T^2 KL(softmax(T(x)/T) || softmax(Q(x)/T))``
   on the current samples with the shared QAT optimiser (SGD-Nesterov, cosine
   over all student steps, state kept across rounds);
@@ -77,9 +79,11 @@ class V2State:
 
 @register_synthesizer("psaq-vit-v2")
 class PSAQViTV2(IterativeSynthesizer):
-    """Initial samples: ``L_PSE + 0.05 TV_PSAQ``; refresh: the same samples continued with ``- L_ADV`` added."""
+    """Every sample phase: ``L_PSE + 0.05 TV_PSAQ - L_ADV`` against the current quantized model; refresh continues
+    the same samples."""
 
-    version = 2  # 2: psaq-vit 2's KDE
+    version = 3  # 2: psaq-vit 2's KDE; 3: round 1 plays against the initial quantized model too
+    needs_quantized_model = True
     paper = PAPER
     notes = NOTES
 
@@ -89,7 +93,9 @@ class PSAQViTV2(IterativeSynthesizer):
         pse_weight: float = 1.0
         tv: bool = True                        # |R(x) - tau|
         tv_weight: float = 0.05
-        adversarial: bool = True               # -lambda_adv T^2 KL(T || Q) in the refresh phases
+        tau_scaled: bool = True                # tau times sqrt(values / (32*3*224*224)) [choice]
+        adversarial: bool = True               # -lambda_adv T^2 KL(T || Q) in the sample phases
+        adversarial_first: bool = True         # round 1 as well (against the not yet calibrated Q) [choice]
         adv_weight: float = 1.0                # lambda_adv
         temperature: float = 5.0
         augment: bool = True                   # PSAQ-ViT's roll + flip
@@ -107,11 +113,12 @@ class PSAQViTV2(IterativeSynthesizer):
     def _state(self, ctx: ModelContext, images: torch.Tensor, adversarial: bool) -> V2State:
         cfg = self.config
         optimizer = torch.optim.Adam([images], lr=cfg.lr, betas=tuple(cfg.betas), eps=1e-8)
-        return V2State(images, psaq_tau(images, ctx.generator), optimizer, adversarial)
+        return V2State(images, psaq_tau(images, ctx.generator, cfg.tau_scaled), optimizer, adversarial)
 
     def start_batch(self, ctx: ModelContext, n: int) -> V2State:
-        """Round 1: noise, optimised without the student."""
-        return self._state(ctx, init_images(ctx, n), adversarial=False)
+        """Round 1: noise, against the quantized model before calibration (``adversarial_first``)."""
+        cfg = self.config
+        return self._state(ctx, init_images(ctx, n), adversarial=cfg.adversarial and cfg.adversarial_first)
 
     def continue_batch(self, ctx: ModelContext, images: torch.Tensor) -> V2State:
         """A later round: the given samples (copied, not redrawn) against the current ``ctx.student``."""

@@ -34,10 +34,11 @@ the first block of its stage, the final norm and head(s) with the last
 block) gets the *quantized* model's input (the output of the already
 reconstructed units) and minimises ``||X_l - Xq_l||^2`` (mean over elements)
 against the FP unit's output on the FP input; its weights (straight-through)
-and activation step sizes and zero points train; Adam lr 4e-5, cosine to 0
-per unit; ``profile.calib_steps`` split over the units [choice] (the paper:
-100 per block: ``--set calib.iters_per_block=100``). Activation ranges are
-initialised with ``mse`` on the first calibration batch [choice].
+and activation step sizes train (zero points stay: ``calib.train_zero_points``);
+Adam lr 4e-5, cosine to 0 per unit, 100 iterations per unit at every profile
+(``calib.iters_per_block=0`` splits ``profile.calib_steps`` over the units
+instead). Activation ranges are initialised with ``mse`` on the first
+calibration batch [choice].
 """
 
 from __future__ import annotations
@@ -265,6 +266,7 @@ class SARDFQ(IterativeSynthesizer):
         soft_range: tuple[float, float] = (5.0, 10.0)
         tv: bool = True
         tv_weight: float = 0.05
+        tau_scaled: bool = True                # tau times sqrt(values / (32*3*224*224)) [choice]
         augment: bool = True                    # PSAQ-ViT's roll + flip
         lr: float = 0.25
         betas: tuple[float, float] = (0.5, 0.9)
@@ -296,7 +298,7 @@ class SARDFQ(IterativeSynthesizer):
             slots, values = labels[:, None], low + (high - low) * torch.rand(n, 1, generator=gen)
         image_targets = soft_label_target(slots, values, classes, cfg.soft_labels)
         blocks, weights, priors = self._draw_priors(ctx, images) if cfg.apa else ([], [], [])
-        tau = psaq_tau(images, gen)
+        tau = psaq_tau(images, gen, cfg.tau_scaled)
         optimizer = torch.optim.Adam([images], lr=cfg.lr, betas=tuple(cfg.betas), eps=1e-8)
         device = ctx.device
         return SARState(images, labels.to(device), image_targets.to(device), regions,
@@ -359,7 +361,7 @@ class SARDFQ(IterativeSynthesizer):
     @staticmethod
     def _augment_with_priors(x: torch.Tensor, priors: list[torch.Tensor], progress: float,
                              generator: torch.Generator) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Roll/flip the images together with two coordinate channels (the same per-image draw), and move
+        """Roll/flip the images together with two coordinate channels (one draw for the batch), and move
         the priors with the pixel permutation those channels reveal."""
         b, c, h, w = x.shape
         rows = torch.arange(h, dtype=x.dtype, device=x.device).view(1, 1, h, 1).expand(b, 1, h, w)
@@ -435,15 +437,16 @@ def run_unit(model: nn.Module, unit: Unit, x: torch.Tensor) -> torch.Tensor:
     return model.forward_head(model.norm(x)) if unit.last else x
 
 
-def unit_parameters(unit: Unit, weights: bool, act: bool) -> list[nn.Parameter]:
-    """The unit's quantized-layer weights and its activation quantizers' step sizes and zero points."""
+def unit_parameters(unit: Unit, weights: bool, act: bool, zero_points: bool = False) -> list[nn.Parameter]:
+    """The unit's quantized-layer weights, its activation quantizers' step sizes and (``zero_points``) zero points."""
     found: dict[int, nn.Parameter] = {}
     for module in unit.modules:
         for m in module.modules():
             if weights and isinstance(m, (QuantLinear, QuantConv2d)) and m.weight.requires_grad:
                 found[id(m.weight)] = m.weight
             if act and isinstance(m, ActQuantizer):
-                found.update({id(p): p for p in (m.step, m.zero_point) if p.requires_grad})
+                trained = (m.step, m.zero_point) if zero_points else (m.step,)
+                found.update({id(p): p for p in trained if p.requires_grad})
     return list(found.values())
 
 
@@ -461,7 +464,7 @@ def _chunked(fn, x: torch.Tensor, size: int) -> torch.Tensor:
 class BlockReconstruction(Calibrator):
     """Reconstruct each block's output in order (BRECQ-style, weights straight-through), Adam lr 4e-5."""
 
-    version = 1
+    version = 2  # 2: 100 iterations per unit at every profile, zero points frozen (as the paper)
     paper = PAPER
     notes = "re-implementation of SARDFQ's block-wise reconstruction from the paper; choices are config fields."
 
@@ -471,10 +474,11 @@ class BlockReconstruction(Calibrator):
         act_init: str = "mse"                   # activation ranges on the first calibration batch
         lr: float = 4e-5
         final_lr_ratio: float = 0.0             # cosine from lr to lr * final_lr_ratio within each unit
-        iters_per_block: int = 0                # 0: profile.calib_steps split over the units; the paper: 100
+        iters_per_block: int = 100              # per unit at every profile; 0: profile.calib_steps split over them
         batch_size: int = 0                     # 0: profile.calib_batch_size
         train_weights: bool = True              # quantized weights, straight-through
-        train_act: bool = True                  # activation step sizes and zero points
+        train_act: bool = True                  # activation step sizes
+        train_zero_points: bool = False         # also the activation zero points (not in the paper)
 
     def calibrate(self, ctx: ModelContext, source: CalibrationSource) -> None:
         cfg, student, teacher, gen = self.config, ctx.student, ctx.teacher, ctx.generator
@@ -496,7 +500,7 @@ class BlockReconstruction(Calibrator):
             target = _chunked(lambda x, u=t_unit: teacher(x) if u.last else run_until(teacher, u.block, x),
                               images, batch_size)
             before = self.unit_error(student, s_unit, inputs, target, batch_size)
-            params = unit_parameters(s_unit, cfg.train_weights, cfg.train_act)
+            params = unit_parameters(s_unit, cfg.train_weights, cfg.train_act, cfg.train_zero_points)
             if params:
                 opt = torch.optim.Adam(params, lr=cfg.lr)
                 for it in range(iters[k]):

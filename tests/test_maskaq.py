@@ -16,7 +16,7 @@ from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, 
 from dfqbench.attention import AttentionRecord, AttentionTaps
 from dfqbench.errors import UserError
 from dfqbench.layout import global_layout, window_layout
-from dfqbench.profiles import Profile
+from dfqbench.profiles import PROFILES, Profile
 from dfqbench.quant import BitWidth, get_preset, wrap_model
 from dfqbench.runner.grid import expand_grid, resolve_method
 from dfqbench.runner.overrides import apply_overrides, parse_set_options
@@ -395,7 +395,7 @@ def test_refresh_replaces_the_set_using_the_current_quantized_model(zoo_model):
     ctx = make_context(model)
     initial = synth.synthesize(ctx)
     source = CalibrationSource(synth, ctx, initial)
-    assert source.refresh_points(10) == {5}
+    assert source.refresh_points(100) == {15, 30, 45, 60, 75, 90}   # every 30 of 200 epochs, whatever the profile
     q_calls = CallCounter(ctx.student)
     source.refresh()
     assert source.refreshes_done == 1 and q_calls.calls == TINY.n_images // TINY.synth_batch_size * TINY.synth_steps
@@ -413,6 +413,19 @@ def test_refresh_replaces_the_set_using_the_current_quantized_model(zoo_model):
     assert not torch.equal(refreshed(0.0), refreshed(0.05))             # the set depends on the current Q
     off = SYNTHESIZERS.get("maskaq")(MaskAQSynthesizer.Config(refresh=False))
     assert not off.wants_refresh and CalibrationSource(off, ctx, initial).refresh_points(10) == set()
+
+
+def test_refresh_schedule_every_fraction_or_the_profiles():
+    def fractions(**changes):
+        return MaskAQSynthesizer(MaskAQSynthesizer.Config(**changes)).refresh_fractions(PROFILES["bench"])
+
+    assert fractions() == pytest.approx((0.15, 0.30, 0.45, 0.60, 0.75, 0.90))
+    assert fractions(refresh_every=0.25) == pytest.approx((0.25, 0.5, 0.75))
+    assert fractions(refresh_every=0.5) == pytest.approx((0.5,))
+    assert fractions(refresh_every=0.0) == pytest.approx((1 / 3, 2 / 3))          # bench: refreshes = 2
+    assert fractions(refresh=False) == ()
+    with pytest.raises(ValueError, match="refresh_every must be in"):
+        MaskAQSynthesizer.Config(refresh_every=1.0)
 
 
 # --- the method: switches, families, grid ------------------------------------------------------------------------
@@ -456,7 +469,8 @@ def test_maskaq_and_masked_hsad_on_every_family(name, zoo_model):
     source = CalibrationSource(synth, ctx, synthetic)
     before = {k: v.clone() for k, v in ctx.student.state_dict().items()}
     calib.calibrate(ctx, source)
-    assert source.refreshes_done == 1 and not torch.equal(source.images, synthetic.images)
+    assert source.refresh_points(TINY.calib_steps) == {1, 2, 3}  # 15 %, ..., 90 % of 4 steps, rounded
+    assert source.refreshes_done == 3 and not torch.equal(source.images, synthetic.images)
     changed = [k for k, v in ctx.student.state_dict().items() if not torch.equal(v, before[k])]
     assert any(k.endswith("weight") for k in changed)
     with torch.no_grad():

@@ -1,4 +1,4 @@
-"""PSAQ-ViT V2: the adversarial term by hand, initial samples without the student, refresh continuing the
+"""PSAQ-ViT V2: the adversarial term by hand, initial samples against the uncalibrated student, refresh continuing the
 samples against the *current* student, the calibrator's rounds, switches and the re-implementation notes."""
 
 from __future__ import annotations
@@ -46,10 +46,32 @@ def test_adversarial_and_student_losses_by_hand():
 
 
 @pytest.mark.parametrize("name", ZOO)
-def test_initial_samples_lower_pse_and_tv_without_the_student(name):
+def test_initial_samples_play_against_the_uncalibrated_student_and_lower_their_objective(name):
     ctx = make_ctx(name, teacher_grad=True)
     calls = count_calls(ctx.student)
     s = synth()
+    state = s.start_batch(ctx, 4)
+    assert state.adversarial and type(s).needs_quantized_model
+
+    def value():
+        with torch.no_grad():
+            return float(sum(s.objective(ctx, state, state.images).values()))
+
+    before = value()
+    for i in range(24):
+        s.step(ctx, state, i, 24)
+    assert value() < before
+    assert set(state.last) == {"pse", "tv", "adv"} and calls[0] > 0
+    low, high = ctx.pixel_bounds()
+    assert ((state.images >= low - 1e-6) & (state.images <= high + 1e-6)).all()
+    assert all(p.grad is None for p in ctx.teacher.parameters())
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_initial_samples_without_the_student_lower_pse_and_tv(name):
+    ctx = make_ctx(name, teacher_grad=True)
+    calls = count_calls(ctx.student)
+    s = synth(adversarial_first=False)
     state = s.start_batch(ctx, 4)
     assert not state.adversarial
 
@@ -93,7 +115,8 @@ def test_refresh_continues_the_samples():
 def test_refresh_plays_against_the_current_student(name):
     ctx = make_ctx(name, profile=tiny_profile(n_images=4, synth_steps=40))
     s = synth(pse=False, tv=False, augment=False)
-    initial = SyntheticSet(s.synthesize(make_ctx(name, profile=ctx.profile)).images)
+    start = synth(pse=False, tv=False, augment=False, adversarial_first=False)  # noise: no term in round 1
+    initial = SyntheticSet(start.synthesize(make_ctx(name, profile=ctx.profile)).images)
     # an FP student agrees with the teacher everywhere: no gradient, the samples stay where they are
     set_quant_state(ctx.student, "off")
     assert torch.equal(s.refresh(ctx, initial).images, initial.images)

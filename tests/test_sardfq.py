@@ -303,7 +303,8 @@ def test_method_row_defaults_and_notes():
     assert (cfg.apa_weight, cfg.apa_components, cfg.apa_sigma, cfg.msr_regions, cfg.soft_range) == (
         1e3, 5, (0.5, 2.0), 4, (5.0, 10.0))
     assert (cfg.lr, cfg.betas, cfg.tv_weight) == (0.25, (0.5, 0.9), 0.05)
-    assert CALIBRATORS.get("block-recon").Config().lr == 4e-5
+    recon = CALIBRATORS.get("block-recon").Config()
+    assert (recon.lr, recon.iters_per_block, recon.train_act, recon.train_zero_points) == (4e-5, 100, True, False)
     for cls in (SARDFQ, CALIBRATORS.get("block-recon")):
         assert "re-implementation" in cls.notes
 
@@ -330,6 +331,9 @@ def test_units_compose_to_the_model(name):
     steps = [m.step for m in ctx.student.blocks[0].modules() if isinstance(m, ActQuantizer)] if name != \
         "fmnist_swin" else [m.step for m in ctx.student.layers[0].blocks[0].modules() if isinstance(m, ActQuantizer)]
     assert {id(s) for s in steps} <= first
+    zeros = {id(m.zero_point) for m in ctx.student.modules() if isinstance(m, ActQuantizer)}
+    assert not zeros & first  # the paper trains step sizes only
+    assert zeros & {id(p) for p in unit_parameters(student_units[0], True, True, zero_points=True)}
 
 
 @pytest.mark.parametrize("name", ZOO)
@@ -346,14 +350,20 @@ def test_block_recon_lowers_every_blocks_error(name):
     assert all(torch.equal(teacher[k], v) for k, v in ctx.teacher.state_dict().items())
 
 
-def test_block_recon_splits_the_profile_steps_and_can_be_switched_off():
+def test_block_recon_runs_100_iterations_per_unit_or_splits_the_profile_steps_and_can_be_switched_off():
+    cls = CALIBRATORS.get("block-recon")
     ctx = make_ctx(profile=tiny_profile(n_images=4, calib_steps=14, calib_batch_size=2))
     progress = []
     ctx.progress = lambda done, total: progress.append((done, total))
     source = CalibrationSource(SYNTHESIZERS.get("noise")(), ctx, SyntheticSet(torch.randn(4, 1, 28, 28)))
-    CALIBRATORS.get("block-recon")().calibrate(ctx, source)
+    cls().calibrate(ctx, source)
+    units = len(reconstruction_units(ctx.student))
+    assert progress[-1] == (100 * units, 100 * units) and len(progress) == 100 * units
+    ctx = make_ctx(profile=tiny_profile(n_images=4, calib_steps=14, calib_batch_size=2))
+    progress.clear()
+    ctx.progress = lambda done, total: progress.append((done, total))
+    cls(cls.Config(iters_per_block=0)).calibrate(ctx, source)
     assert progress[-1] == (14, 14) and len(progress) == 14
-    cls = CALIBRATORS.get("block-recon")
     ctx = make_ctx()
     weights = {k: v.clone() for k, v in ctx.student.state_dict().items() if k.endswith("weight")}
     calib = cls(cls.Config(recon=False))

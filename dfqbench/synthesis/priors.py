@@ -30,11 +30,12 @@ def tv_mimiq(x: torch.Tensor) -> torch.Tensor:
     return dx.norm() + dy.norm() + (d1.norm() + d2.norm()) / math.sqrt(2)
 
 
-def psaq_tau(x: torch.Tensor, generator: torch.Generator) -> float:
-    """PSAQ-ViT's target ``tau ~ U(2500, 3000)``, scaled by ``sqrt(values / (32*3*224*224))`` [choice]."""
+def psaq_tau(x: torch.Tensor, generator: torch.Generator, scaled: bool = True) -> float:
+    """PSAQ-ViT's target ``tau ~ U(2500, 3000)``; ``scaled``: times ``sqrt(values / (32*3*224*224))`` so that the
+    target fits a batch of another size [choice]."""
     low, high = PSAQ_TAU_RANGE
     tau = low + (high - low) * torch.rand((), generator=generator).item()
-    return tau * math.sqrt(x.numel() / PSAQ_REFERENCE_VALUES)
+    return tau * math.sqrt(x.numel() / PSAQ_REFERENCE_VALUES) if scaled else tau
 
 
 def tv_psaq(x: torch.Tensor, tau: float) -> torch.Tensor:
