@@ -200,7 +200,7 @@ class AdaptiveTeacherStudent(Calibrator):
                     group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.final_lr_ratio)
                 images = source.batch(batch_size, gen)
                 if cfg.augment:
-                    images = simclr_augment(images, ctx.data_config, gen)
+                    images = simclr_augment(images, ctx.data_config, gen, cfg.augment_per_image)
                 with torch.no_grad():
                     teacher_logits = ctx.teacher(images)
                 loss = cfg.kd_weight * student_loss(teacher_logits, student(images), cfg.temperature)

@@ -28,7 +28,8 @@ class QATConfig(Config):
     weight_decay: float = 0.0
     temperature: float = 5.0          # logit KD temperature
     kd_weight: float = 1.0
-    augment: bool = True              # SimCLR-style per-image augmentation
+    augment: bool = True              # SimCLR-style augmentation
+    augment_per_image: bool = True    # one draw per image [choice]; false: one per batch (the authors' code)
     act_init: str = "lsq"             # activation range initialisation on the first batch
 
 
@@ -67,7 +68,7 @@ class QATCalibrator(Calibrator):
                 group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.final_lr_ratio)
             images = source.batch(batch_size, gen)
             if cfg.augment:
-                images = simclr_augment(images, ctx.data_config, gen)
+                images = simclr_augment(images, ctx.data_config, gen, cfg.augment_per_image)
             loss = self.loss(ctx, images)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"calibration loss is {loss.item()} at step {step}")
