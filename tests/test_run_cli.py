@@ -78,6 +78,23 @@ def test_table_and_export_render_without_rerunning(tmp_path, capsys, monkeypatch
     assert code == 0 and "0 cells computed, 3 read" in out
 
 
+def test_prune_deletes_rows_of_superseded_plugin_versions_only(tmp_path, capsys, monkeypatch):
+    run_cli(["run", "--methods", "fp,noise,real", *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
+    store = tmp_path / "s.sqlite"
+    with sqlite3.connect(store) as db:
+        db.execute("""UPDATE cells SET versions = '{"calibrator": 1, "synthesizer": 0}' WHERE method = 'noise'""")
+    code, out, _ = run_cli(["prune", "--store", str(store), "--dry-run"], capsys, monkeypatch)
+    assert code == 0 and "1 superseded rows (dry run" in out and "noise · fmnist_vit · 4w4a · seed 0" in out
+    assert len(store_rows(store)) == 3
+    code, out, _ = run_cli(["prune", "--store", str(store)], capsys, monkeypatch)
+    assert code == 0 and "deleted 1 superseded rows" in out
+    assert sorted(r[1] for r in store_rows(store)) == ["fp", "real"]
+    code, out, _ = run_cli(["prune", "--store", str(store)], capsys, monkeypatch)
+    assert code == 0 and "deleted 0 superseded rows" in out
+    code, _, err = run_cli(["prune", "--store", str(tmp_path / "none.sqlite")], capsys, monkeypatch)
+    assert_one_line_error(code, err, "no results store at")
+
+
 def test_readme_example_plugin_is_the_tested_file_and_runs_through_plugin(tmp_path, capsys, monkeypatch):
     readme = (ROOT / "README.md").read_text()
     block = re.search(r"```python\n(.*?)```", readme[readme.index("## Add a method"):], re.S).group(1)

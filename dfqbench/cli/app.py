@@ -49,6 +49,7 @@ def _register_commands() -> None:
     app.command("table")(table_cmd.table_command)
     app.command("export")(table_cmd.export_command)
     app.command("import")(table_cmd.import_command)
+    app.command("prune")(table_cmd.prune_command)
     app.command("list")(list_cmd.list_command)
     app.command("eval")(eval_cmd.eval_command)
     app.add_typer(zoo_cmd.zoo_app, name="zoo")

@@ -1,7 +1,9 @@
-"""``dfqbench table`` and ``dfqbench export``: leaderboards from the store or a CSV, never a re-run."""
+"""``dfqbench table``, ``export``, ``import`` and ``prune``: leaderboards from the store or a CSV (never a re-run),
+and moving rows between stores and CSVs."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -147,3 +149,35 @@ def import_command(
     with ResultStore(store) as db:
         written, total = import_csv(db, from_)
     console.print(f"imported {written} of {total} rows into {store}", highlight=False)
+
+
+def prune_command(
+    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+    plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable); rows "
+                                                            "of plugins not registered are kept."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the rows, delete nothing."),
+) -> None:
+    """Delete the rows recorded with an older version of their synthesizer or calibrator (superseded results).
+
+    Example: dfqbench prune --store runs/bench.sqlite --dry-run
+    """
+    from dfqbench.registry import load_plugin_file
+    from dfqbench.store.prune import superseded
+    from dfqbench.store.sqlite import ResultStore
+
+    if not store.is_file():
+        raise UserError(f"no results store at {store}")
+    for path in plugin or []:
+        load_plugin_file(path)
+    with ResultStore(store) as db:
+        stale = superseded(db.rows())
+        for row, current in stale:
+            console.print(f"{row['method']} · {row['model']} · {row['bits']} · seed {row['seed']}: versions "
+                          f"{row['versions']}, now {json.dumps(current)} (top-1 {row['top1']})",
+                          highlight=False, markup=False)
+        if dry_run:
+            console.print(f"{len(stale)} superseded rows (dry run: nothing deleted)", highlight=False)
+            return
+        count = db.delete([row["cell_id"] for row, _ in stale])
+    console.print(f"deleted {count} superseded rows from {store}", highlight=False)
+

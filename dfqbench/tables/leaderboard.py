@@ -154,7 +154,7 @@ def _check_one_experiment(rows: pd.DataFrame, label: str, bits: str, model: str,
         values = _unique(str(v) for v in rows[column].fillna(""))
         if len(values) > 1:
             hint = ("choose one with --profile/--preset" if column in ("profile", "preset") else
-                    "render each from its own store or CSV")
+                    "'dfqbench prune' deletes rows of superseded plugin versions from a store")
             raise UserError(f"rows of {where} differ in {column} ({' vs '.join(values)}): they are different "
                             f"experiments and are not averaged; {hint}")
     if "seed" in rows.columns and not is_fp:
