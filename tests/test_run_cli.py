@@ -206,3 +206,27 @@ def test_two_concurrent_runs_share_one_store(tmp_path):
         assert proc.returncode == 0, err
     rows = store_rows(tmp_path / "s.sqlite")
     assert len(rows) == 5 and len({r[0] for r in rows}) == 5
+
+
+def test_log_progress_is_plain_lines_at_most_one_a_minute(capsys):
+    from dfqbench.cli.run_display import LogReporter
+
+    t = [0.0]
+    reporter = LogReporter(every=60, now=lambda: t[0])
+    cell = type("FakeCell", (), {"describe": lambda self: "maskaq · fmnist_vit · 4w4a · seed 0"})()
+    reporter.grid_start(1)
+    reporter.cell_start(0, cell)
+    for done in range(1, 101):            # 100 steps of 3 s: a line at 60, 120, ... s
+        t[0] = 3.0 * done
+        reporter.stage("calibration", done, 200)
+    reporter.stage("refresh", 1, 8)
+    t[0] += 10
+    reporter.stage("refresh", 8, 8)
+    reporter.stage("calibration", 101, 200)
+    reporter.cell_end(0, cell, {"status": "ok", "top1": 84.5, "seconds_total": 700.0}, skipped=False)
+    lines = [line.split(" ", 1)[1] for line in capsys.readouterr().err.splitlines()]
+    assert lines[:3] == ["grid: 1 cells", "[1/1] maskaq · fmnist_vit · 4w4a · seed 0", "  calibration: started"]
+    ticks = [line for line in lines if "% )" in line or "about" in line]
+    assert len(ticks) == 4 and ticks[0] == "  calibration: 21/200 (10 %), about 0:08:57 left"
+    assert lines[-4:] == ["  refresh: started", "  refresh: 8/8 done", "  calibration: 101/200",
+                          "[1/1] maskaq · fmnist_vit · 4w4a · seed 0: top-1 84.50% in 700s"]

@@ -125,13 +125,14 @@ def preset_with_switches(name: str, items: list[str]):
 
 def execute(cells, settings, store_path: Path, out: Path) -> None:
     """Run the grid, then print and write its leaderboard; exit 1 if a cell failed, 130 if interrupted."""
-    from dfqbench.cli.run_display import RichReporter
+    from dfqbench.cli.run_display import LogReporter, RichReporter
     from dfqbench.cli.table_cmd import print_and_write
     from dfqbench.runner.run import prepare_grid, run_grid
     from dfqbench.store.sqlite import ResultStore
 
     backbones = prepare_grid(cells)  # bad input fails here, before any display or work
-    with ResultStore(store_path) as store, RichReporter() as reporter:
+    display = RichReporter() if err_console.is_terminal else LogReporter()
+    with ResultStore(store_path) as store, display as reporter:
         report = run_grid(cells, settings, store, reporter, load=backbones.__getitem__)
         ids = [row["cell_id"] for row in report.done + report.skipped + report.failed]
         frame = store.to_frame(cell_id=ids)

@@ -1,6 +1,9 @@
-"""Rich progress for a grid run: the grid, the cell's stage, the steps within the stage, time left."""
+"""Progress of a grid run: rich bars on a terminal (the grid, the cell's stage, the steps within the stage, time
+left); plain timestamped lines in a log (nohup, CI), at most one a minute per stage."""
 
 from __future__ import annotations
+
+import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -37,10 +40,62 @@ class RichReporter(Reporter):
     def cell_end(self, index: int, cell: Cell, row: dict, skipped: bool) -> None:
         self.progress.update(self.grid_task, advance=1)
         self.progress.update(self.stage_task, visible=False)
-        if skipped:
-            status = "cached in store"
-        elif row["status"] == "ok":
-            status = f"top-1 {row['top1']:.2f}% in {row['seconds_total']:.0f}s"
-        else:
-            status = f"FAILED: {row['error']}"
-        self.progress.console.print(f"{cell.describe()}: {status}", highlight=False, markup=False)
+        self.progress.console.print(f"{cell.describe()}: {cell_status(row, skipped)}", highlight=False, markup=False)
+
+
+def cell_status(row: dict, skipped: bool) -> str:
+    if skipped:
+        return "cached in store"
+    if row["status"] == "ok":
+        return f"top-1 {row['top1']:.2f}% in {row['seconds_total']:.0f}s"
+    return f"FAILED: {row['error']}"
+
+
+def clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{secs:02d}"
+
+
+class LogReporter(Reporter):
+    """Plain lines for logs: each cell's start and end, each stage's start, progress every ``every`` seconds
+    (done/total, elapsed, time left) and its end."""
+
+    def __init__(self, every: float = 60.0, now=time.monotonic) -> None:
+        self.every, self.now = every, now
+        self.total, self.stage_name = 0, None
+
+    def __enter__(self) -> LogReporter:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+    @staticmethod
+    def say(text: str) -> None:
+        err_console.print(f"{time.strftime('%H:%M:%S')} {text}", highlight=False, markup=False, soft_wrap=True)
+
+    def grid_start(self, total: int) -> None:
+        self.total = total
+        self.say(f"grid: {total} cells")
+
+    def cell_start(self, index: int, cell: Cell) -> None:
+        self.stage_name = None
+        self.say(f"[{index + 1}/{self.total}] {cell.describe()}")
+
+    def stage(self, stage: str, done: int, total: int) -> None:
+        t, total = self.now(), max(total, 1)
+        if stage != self.stage_name:  # a new stage, or back to one (calibration after a refresh)
+            self.stage_name, self.since, self.done_since, self.last = stage, t, done, t
+            if done < total:
+                self.say(f"  {stage}: started" if done <= 1 else f"  {stage}: {done}/{total}")
+        if done >= total:
+            self.say(f"  {stage}: {done}/{total} done")
+            self.stage_name = None
+        elif t - self.last >= self.every and done > self.done_since:
+            rate = (t - self.since) / (done - self.done_since)
+            self.say(f"  {stage}: {done}/{total} ({100 * done / total:.0f} %), about {clock(rate * (total - done))} "
+                     "left")
+            self.last = t
+
+    def cell_end(self, index: int, cell: Cell, row: dict, skipped: bool) -> None:
+        self.say(f"[{index + 1}/{self.total}] {cell.describe()}: {cell_status(row, skipped)}")
