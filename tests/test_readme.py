@@ -59,3 +59,10 @@ def test_margin_tables_are_the_output_of_zoo_margin_on_the_committed_csvs(tag, c
     block = re.search(rf"<!-- {tag} -->\n(.*?)<!-- /{tag} -->", README, re.S)
     assert block, f"README lacks the {tag} block"
     assert block.group(1) == margin_markdown(read_results_csv(ROOT / "results" / csv), "fmnist_vit")
+
+
+def test_bench_leaderboard_block_is_the_committed_rendering():
+    block = re.search(r"<!-- bench-4w4a -->\n(.*?)<!-- /bench-4w4a -->", README, re.S)
+    assert block, "README lacks the bench-4w4a block"
+    assert block.group(1) == (ROOT / "results" / "leaderboard_bench_4w4a.md").read_text()
+

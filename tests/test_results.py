@@ -1,0 +1,35 @@
+"""The committed tables under results/ are what ``dfqbench table`` renders from the committed CSVs with the
+commands written in results/README.md (no table is typed in or left stale)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from dfqbench.store.export import read_results_csv
+from dfqbench.tables import build_leaderboard, to_csv, to_markdown
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+README = (RESULTS / "README.md").read_text()
+ROWS = re.search(r"^ROWS=(\S+)$", README, re.M).group(1).split(",")
+ABLATED = re.search(r"^for m in ([a-z0-9 -]+); do$", README, re.M).group(1).split()
+
+
+def rendered(csv: str, methods: list[str], render) -> str:
+    return render(build_leaderboard(read_results_csv(RESULTS / csv), methods=methods))
+
+
+@pytest.mark.parametrize(("name", "render"), [("md", to_markdown), ("csv", to_csv)])
+def test_bench_leaderboard_is_rendered_from_the_committed_csv(name, render):
+    assert f"--methods $ROWS --format {name} -o results/leaderboard_bench_4w4a.{name}" in README
+    committed = (RESULTS / f"leaderboard_bench_4w4a.{name}").read_text()
+    assert committed == rendered("bench_4w4a.csv", ROWS, render)
+
+
+@pytest.mark.parametrize("method", ABLATED)
+def test_ablation_tables_are_rendered_from_the_committed_csv(method):
+    committed = (RESULTS / f"ablation_{method}_bench_4w4a.md").read_text()
+    assert committed == rendered("bench_4w4a.csv", [method, f"{method}[*"], to_markdown)
+    assert f"| {method} |" in committed
