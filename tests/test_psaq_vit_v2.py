@@ -45,13 +45,13 @@ def test_adversarial_and_student_losses_by_hand():
     assert student_loss(t5, s, 5.0).item() == pytest.approx(25 * kl, rel=1e-5)
 
 
-@pytest.mark.parametrize("name", ZOO)
-def test_initial_samples_play_against_the_uncalibrated_student_and_lower_their_objective(name):
+def optimise_initial_batch(name: str, **changes):
+    """24 steps of round 1 on 4 images: (state, objective before, objective after, student calls); checks the
+    pixel range and that the teacher gets no gradients."""
     ctx = make_ctx(name, teacher_grad=True)
     calls = count_calls(ctx.student)
-    s = synth()
+    s = synth(**changes)
     state = s.start_batch(ctx, 4)
-    assert state.adversarial and type(s).needs_quantized_model
 
     def value():
         with torch.no_grad():
@@ -60,33 +60,27 @@ def test_initial_samples_play_against_the_uncalibrated_student_and_lower_their_o
     before = value()
     for i in range(24):
         s.step(ctx, state, i, 24)
-    assert value() < before
-    assert set(state.last) == {"pse", "tv", "adv"} and calls[0] > 0
     low, high = ctx.pixel_bounds()
     assert ((state.images >= low - 1e-6) & (state.images <= high + 1e-6)).all()
     assert all(p.grad is None for p in ctx.teacher.parameters())
+    return state, before, value(), calls[0]
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_initial_samples_play_against_the_uncalibrated_student_and_lower_their_objective(name):
+    assert SYNTHESIZERS.get(V2).needs_quantized_model
+    state, before, after, calls = optimise_initial_batch(name)
+    assert state.adversarial
+    assert after < before
+    assert set(state.last) == {"pse", "tv", "adv"} and calls > 0
 
 
 @pytest.mark.parametrize("name", ZOO)
 def test_initial_samples_without_the_student_lower_pse_and_tv(name):
-    ctx = make_ctx(name, teacher_grad=True)
-    calls = count_calls(ctx.student)
-    s = synth(adversarial_first=False)
-    state = s.start_batch(ctx, 4)
+    state, before, after, calls = optimise_initial_batch(name, adversarial_first=False)
     assert not state.adversarial
-
-    def value():
-        with torch.no_grad():
-            return float(sum(s.objective(ctx, state, state.images).values()))
-
-    before = value()
-    for i in range(24):
-        s.step(ctx, state, i, 24)
-    assert value() < 0.8 * before
-    assert set(state.last) == {"pse", "tv"} and calls[0] == 0
-    low, high = ctx.pixel_bounds()
-    assert ((state.images >= low - 1e-6) & (state.images <= high + 1e-6)).all()
-    assert all(p.grad is None for p in ctx.teacher.parameters())
+    assert after < 0.8 * before
+    assert set(state.last) == {"pse", "tv"} and calls == 0
 
 
 def test_phase_steps_are_a_fraction_of_the_profile():
