@@ -202,13 +202,16 @@ def crop_regions(x: torch.Tensor, regions: Regions) -> torch.Tensor:
 def soft_label_target(classes: torch.Tensor, values: torch.Tensor, num_classes: int, soft: bool) -> torch.Tensor:
     """Rows of targets: ``softmax(z)`` with ``z[classes[i]] = values[i]`` and 0 elsewhere (``soft``), or the
     hard target, uniform over the relevant classes (one-hot for one class). ``classes`` and ``values`` are
-    (n, k) with -1 marking unused slots."""
+    (n, k) with -1 marking unused slots; a class in two slots keeps the larger value."""
     used = classes >= 0
     index = classes.clamp_min(0)
     if soft:
-        z = torch.zeros(len(classes), num_classes).scatter_(1, index, torch.where(used, values, 0.0))
-        return z.softmax(dim=-1)
-    hot = torch.zeros(len(classes), num_classes).scatter_(1, index, used.float())
+        # amax, not a plain scatter: an unused slot (index 0, value -inf) must not overwrite class 0, and a
+        # class named by two regions keeps its larger value.
+        z = torch.full((len(classes), num_classes), -torch.inf)
+        z = z.scatter_reduce(1, index, torch.where(used, values, -torch.inf), reduce="amax")
+        return torch.where(z.isinf(), 0.0, z).softmax(dim=-1)
+    hot = torch.zeros(len(classes), num_classes).scatter_reduce(1, index, used.float(), reduce="amax")
     return hot / hot.sum(dim=-1, keepdim=True)
 
 
@@ -247,7 +250,7 @@ class SARState:
 class SARDFQ(IterativeSynthesizer):
     """``L = alpha1 L_APA + L_SL + 0.05 |R(x) - tau|`` over whole images and their MSR crops."""
 
-    version = 1
+    version = 2  # 2: class 0's target value no longer overwritten by an unused slot (hard targets were NaN)
     paper = PAPER
     notes = NOTES
 

@@ -207,6 +207,19 @@ def test_soft_and_hard_targets_by_hand():
     assert torch.equal(hard, torch.tensor([[0.0, 0.0, 1.0, 0.0], [0.0, 0.5, 0.0, 0.5]]))
 
 
+def test_targets_keep_class_zero_before_unused_slots_and_the_larger_value_of_a_repeated_class():
+    """Unused slots are clamped to index 0; they must not overwrite a used class 0 (a plain scatter did:
+    the hard target was 0/0 and synthesis produced NaN)."""
+    classes = torch.tensor([[0, -1, -1, -1], [3, 3, -1, -1], [-1, 0, 2, -1]])
+    values = torch.tensor([[6.0, 0.0, 0.0, 0.0], [5.0, 9.0, 0.0, 0.0], [0.0, 8.0, 7.0, 0.0]])
+    soft = soft_label_target(classes, values, 4, soft=True)
+    assert torch.allclose(soft[0], torch.tensor([6.0, 0.0, 0.0, 0.0]).softmax(0))
+    assert torch.allclose(soft[1], torch.tensor([0.0, 0.0, 0.0, 9.0]).softmax(0))
+    assert torch.allclose(soft[2], torch.tensor([8.0, 0.0, 7.0, 0.0]).softmax(0))
+    hard = soft_label_target(classes, values, 4, soft=False)
+    assert torch.equal(hard, torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 1.0], [0.5, 0.0, 0.5, 0.0]]))
+
+
 def test_soft_label_loss_by_hand():
     gen = torch.Generator().manual_seed(0)
     image_logits, region_logits = torch.randn(2, 4, generator=gen), torch.randn(3, 4, generator=gen)
