@@ -33,3 +33,12 @@ def test_ablation_tables_are_rendered_from_the_committed_csv(method):
     committed = (RESULTS / f"ablation_{method}_bench_4w4a.md").read_text()
     assert committed == rendered("bench_4w4a.csv", [method, f"{method}[*"], to_markdown)
     assert f"| {method} |" in committed
+
+
+def test_cuda_check_table_is_rendered_from_the_committed_csv():
+    assert "--format md -o results/leaderboard_cuda_quick_4w4a.md" in README
+    committed = (RESULTS / "leaderboard_cuda_quick_4w4a.md").read_text()
+    assert committed == rendered("cuda_quick_4w4a.csv", ROWS, to_markdown)
+    table = read_results_csv(RESULTS / "cuda_quick_4w4a.csv")
+    assert set(table["device"]) == {"cuda"} and len(table) == 3 * len(ROWS)
+    assert set(table["status"]) == {"ok"}
