@@ -54,6 +54,9 @@ def run_command(
     limit: int = typer.Option(None, help="Evaluate only N test images (smoke runs; recorded as n_eval)."),
     data_dir: Path = data_dir_option(),
     imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root (train/ and val/) for timm models."),
+    shard: str = typer.Option(None, help="K/N: run only part K of N of the grid (cells sharing a synthetic set stay "
+                                         "in one part). Start N processes with 1/N .. N/N on one store to use N "
+                                         "cores; 'dfqbench table --store' then shows the whole grid."),
 ) -> None:
     """Run a benchmark grid: each cell = synthesize -> quantize and calibrate -> evaluate.
 
@@ -71,6 +74,8 @@ def run_command(
       dfqbench run --methods maskaq --ablations --bits 4w4a --seeds 0,1,2 --profile bench
 
       dfqbench run --plugin my_method.py --methods mine
+
+      dfqbench --threads 1 run --profile bench --shard 1/2 &  dfqbench --threads 1 run --profile bench --shard 2/2
     """
     from dfqbench.profiles import get_profile
     from dfqbench.quant.bits import parse_bit_list
@@ -79,6 +84,7 @@ def run_command(
     from dfqbench.runner.cell import RunSettings
     from dfqbench.runner.grid import ablation_specs, expand_grid, parse_seeds, resolve_method
     from dfqbench.runner.overrides import parse_set_options
+    from dfqbench.runner.shard import parse_shard, select_shard
 
     for path in plugin or []:
         load_plugin_file(path)
@@ -95,6 +101,12 @@ def run_command(
         specs += ablation_specs(names)
     cells = expand_grid(specs, [m.strip() for m in models.split(",") if m.strip()], parse_bit_list(bits),
                         parse_seeds(seeds))
+    if shard is not None:
+        index, count = parse_shard(shard)
+        total, cells = len(cells), select_shard(cells, index, count)
+        console.print(f"shard {index}/{count}: {len(cells)} of the grid's {total} cells", highlight=False)
+        if not cells:
+            return
     settings = RunSettings(preset=preset_with_switches(preset, preset_set or []), profile=get_profile(profile),
                            device=resolve_device(device),
                            cache=SynthesisCache(cache_dir), limit=limit, data_dir=data_dir, imagenet=imagenet,
