@@ -164,20 +164,24 @@ def similarity_variance(matrix: torch.Tensor, rows: int, generator: torch.Genera
         return sim.flatten(1).var(-1)
     pairs = (valid[:, :, None] & valid[:, None, :]).to(sim.dtype)
     count = pairs.sum((1, 2))
-    mean = (sim * pairs).sum((1, 2)) / count
-    return ((sim - mean[:, None, None]).square() * pairs).sum((1, 2)) / (count - 1)
+    mean = (sim * pairs).sum((1, 2)) / count.clamp_min(1)
+    return ((sim - mean[:, None, None]).square() * pairs).sum((1, 2)) / (count - 1).clamp_min(1)
 
 
 def similarity_entropy_loss(records: list[AttentionRecord], rows: int, generator: torch.Generator) -> torch.Tensor:
     """``L_SE = - mean_{l,b} 0.5 (log(2 pi e) + log(v_{l,b} + 1e-8))``, with ``v_{l,b}`` the variance of the cosine
     similarities between (up to 64 sampled) rows of the head-averaged patch-to-patch logits of the FP model.
-    Swin: per window. Minimising it spreads the similarities (maximises their Gaussian entropy)."""
+    Swin: per window; a window with fewer than two real tokens has no similarity to spread and is left out."""
     per_layer = []
     for rec in records:
         logits, mask = patch_logits(rec)
         variance = similarity_variance(logits.mean(1), rows, generator, mask)
-        per_layer.append(gaussian_entropy(variance + SE_EPS).mean())
-    return -torch.stack(per_layer).mean()
+        entropy = gaussian_entropy(variance + SE_EPS)
+        if mask is not None:
+            entropy = entropy[mask.sum(-1) >= 2]
+        if len(entropy):
+            per_layer.append(entropy.mean())
+    return -torch.stack(per_layer).mean() if per_layer else torch.zeros(())
 
 
 # --- the synthesizer ---------------------------------------------------------------------------------------------

@@ -236,6 +236,21 @@ def test_similarity_entropy_per_window_without_pad_tokens():
     assert got.item() == pytest.approx(expected.item(), rel=1e-5)
 
 
+def test_similarity_entropy_leaves_out_windows_with_one_real_token():
+    """A 4x4 grid in 3x3 windows: the corner window holds one real token (no pair to spread; its variance was
+    0/0 = NaN). It is left out; the others give the closed form."""
+    layout = window_layout((4, 4), (3, 3), (0, 0))
+    valid = layout.patch_mask.sum(1)
+    assert 1 in valid.tolist()
+    logits = identity_logits(layout, batch=2).requires_grad_()
+    got = similarity_entropy_loss([record(layout, logits=logits)], 64, torch.Generator())
+    usable = valid[valid >= 2].repeat(2).double()
+    expected = -(0.5 * (math.log(2 * math.pi * math.e) + torch.log(1 / (usable + 1) + 1e-8))).mean()
+    assert got.item() == pytest.approx(expected.item(), rel=1e-5)
+    (grad,) = torch.autograd.grad(got, logits)
+    assert torch.isfinite(grad).all()
+
+
 # --- masked HSAD -------------------------------------------------------------------------------------------------
 
 

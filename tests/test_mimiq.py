@@ -391,3 +391,15 @@ def test_row_moments_backward_matches_autograd():
     expected = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, ref, strict=True)), rows)[0]
     torch.testing.assert_close(grad, expected)
     assert torch.autograd.gradcheck(lambda r: RowMoments.apply(r), (rows,))
+
+
+def test_row_moments_leave_a_one_head_map_untouched():
+    """One head: the (B', Q, H, K) transpose of the map is a view of it, which the in-place centring must not
+    overwrite (it did: the logits that later terms read changed, and backward failed)."""
+    rows = torch.randn(2, 1, 4, 6, generator=torch.Generator().manual_seed(6), dtype=torch.float64,
+                       requires_grad=True)
+    before = rows.detach().clone()
+    low, high, mean, cov = RowMoments.apply(rows)
+    assert torch.equal(rows.detach(), before)
+    torch.testing.assert_close(mean, (before - before.amin(-1, keepdim=True)).mean(-1).transpose(1, 2))
+    assert torch.autograd.gradcheck(lambda r: RowMoments.apply(r), (rows,))
