@@ -467,7 +467,8 @@ def _chunked(fn, x: torch.Tensor, size: int) -> torch.Tensor:
 class BlockReconstruction(Calibrator):
     """Reconstruct each block's output in order (BRECQ-style, weights straight-through), Adam lr 4e-5."""
 
-    version = 2  # 2: 100 iterations per unit at every profile, zero points frozen (as the paper)
+    version = 3  # 2: 100 iterations per unit at every profile, zero points frozen (as the paper);
+    #              3: the cosine decay ends after the last iteration (its last step ran at lr 0)
     paper = PAPER
     notes = "re-implementation of SARDFQ's block-wise reconstruction from the paper; choices are config fields."
 
@@ -476,7 +477,7 @@ class BlockReconstruction(Calibrator):
         recon: bool = True                      # block-wise reconstruction (else: range initialisation only)
         act_init: str = "mse"                   # activation ranges on the first calibration batch
         lr: float = 4e-5
-        final_lr_ratio: float = 0.0             # cosine from lr to lr * final_lr_ratio within each unit
+        final_lr_ratio: float = 0.0             # cosine from lr to lr * final_lr_ratio, reached after a unit
         iters_per_block: int = 100              # per unit at every profile; 0: profile.calib_steps split over them
         batch_size: int = 0                     # 0: profile.calib_batch_size
         train_weights: bool = True              # quantized weights, straight-through
@@ -508,7 +509,9 @@ class BlockReconstruction(Calibrator):
                 opt = torch.optim.Adam(params, lr=cfg.lr)
                 for it in range(iters[k]):
                     for group in opt.param_groups:
-                        group["lr"] = cosine_lr(it, iters[k], cfg.lr, cfg.final_lr_ratio)
+                        # iters + 1: the decay reaches final_lr_ratio after the last step, so that
+                        # with a ratio of 0 the last step still moves the parameters
+                        group["lr"] = cosine_lr(it, iters[k] + 1, cfg.lr, cfg.final_lr_ratio)
                     index = torch.randint(0, len(inputs), (batch_size,), generator=gen).to(inputs.device)
                     loss = reconstruction_loss(run_unit(student, s_unit, inputs[index]), target[index])
                     if not torch.isfinite(loss):

@@ -4,6 +4,8 @@ the block-recon calibrator (units reproduce the model, every block's error goes 
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -384,3 +386,24 @@ def test_block_recon_runs_100_iterations_per_unit_or_splits_the_profile_steps_an
     assert calib.history == []
     assert all(torch.equal(weights[k], ctx.student.state_dict()[k]) for k in weights)
     assert all(bool(m.initialised) for m in ctx.student.modules() if isinstance(m, ActQuantizer))
+
+
+def test_block_recon_decays_its_lr_by_cosine_and_never_steps_at_zero(monkeypatch):
+    """Each unit: ``lr_t = lr * 0.5 (1 + cos(pi t / T))`` for t = 0..T-1 (T iterations), so the last step is
+    small but not 0 (it was 0: one of every unit's iterations did nothing)."""
+    cls = CALIBRATORS.get("block-recon")
+    used = []
+    step = torch.optim.Adam.step
+
+    def spy(self, *args, **kwargs):
+        used.append(self.param_groups[0]["lr"])
+        return step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", spy)
+    ctx = make_ctx(profile=tiny_profile(n_images=4, calib_batch_size=2))
+    source = CalibrationSource(SYNTHESIZERS.get("noise")(), ctx, SyntheticSet(torch.randn(4, 1, 28, 28)))
+    cls(cls.Config(iters_per_block=10)).calibrate(ctx, source)
+    expected = [4e-5 * 0.5 * (1 + math.cos(math.pi * t / 10)) for t in range(10)]
+    assert len(used) == 10 * len(reconstruction_units(ctx.student))
+    assert used[:10] == pytest.approx(expected) and used[-10:] == pytest.approx(expected)
+    assert min(used) > 0
