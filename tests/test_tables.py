@@ -344,6 +344,16 @@ def test_csv_columns_and_values(frame):
     assert by_label["fp"][f"6w6a/{D}/mean"] == "89.5"
 
 
+def test_caption_says_how_many_test_images_were_evaluated(frame):
+    """A smoke run with --limit must not read like a full evaluation."""
+    assert "test images" not in to_markdown(build_leaderboard(frame))  # results without n_eval
+    ok = frame[frame["status"] == "ok"].copy()
+    ok["n_eval"] = 10000
+    assert to_markdown(build_leaderboard(ok)).splitlines()[0].endswith(" · test images: 10000")
+    ok.loc[ok["method"] == "noise", "n_eval"] = 2000
+    assert to_markdown(build_leaderboard(ok)).splitlines()[0].endswith(" · test images: 2000, 10000")
+
+
 def test_markdown_cells(frame):
     md = to_markdown(build_leaderboard(frame))
     lines = md.splitlines()

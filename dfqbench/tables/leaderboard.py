@@ -25,7 +25,7 @@ ORACLE = "real"
 LEAD_BITS = ("3w3a", "4w4a", "5w5a", "4w8a")
 REQUIRED_COLUMNS = ("method", "model", "bits", "status", "top1")
 REPORTED_COLUMNS = ("source", "method", "bits", "backbone", "top1")
-CAPTION_FIELDS = (("profile", "profile"), ("preset", "preset"), ("seed", "seeds"))
+CAPTION_FIELDS = (("profile", "profile"), ("preset", "preset"), ("seed", "seeds"), ("n_eval", "test images"))
 # rows averaged into one cell must agree on these (where the results have them): else they are different experiments
 SAME_EXPERIMENT = ("synthesizer", "calibrator", "overrides", "weights_hash", "preset", "preset_hash", "profile",
                    "profile_hash", "versions")
@@ -337,7 +337,7 @@ def build_leaderboard(
         if column in sel_ok.columns:
             values = sel_ok[column].dropna()
             values = _unique(values)
-            if column == "seed":
+            if column in ("seed", "n_eval"):
                 values.sort(key=lambda v: (not isinstance(v, numbers.Number), v))
             shown = [_fmt_seed(v) for v in values if str(v) != ""]
             if shown:
