@@ -66,3 +66,6 @@ def test_bench_leaderboard_block_is_the_committed_rendering():
     assert block, "README lacks the bench-4w4a block"
     assert block.group(1) == (ROOT / "results" / "leaderboard_bench_4w4a.md").read_text()
 
+    rows = re.findall(r"^ROWS=(\S+)$", README, re.M)
+    committed = re.findall(r"^ROWS=(\S+)$", (ROOT / "results" / "README.md").read_text(), re.M)
+    assert rows and rows == committed, "README's command must name the rows the committed table was rendered with"
