@@ -36,7 +36,6 @@ def synthesis_group(cell: Cell) -> tuple[str, str, str, int]:
 
 def select_shard(cells: list[Cell], index: int, count: int) -> list[Cell]:
     """The cells of part ``index`` of ``count``, in grid order."""
-    groups: dict[tuple, int] = {}
-    for cell in cells:
-        groups.setdefault(synthesis_group(cell), len(groups))
-    return [cell for cell in cells if groups[synthesis_group(cell)] % count == index - 1]
+    keys = [synthesis_group(cell) for cell in cells]
+    groups = {key: i for i, key in enumerate(dict.fromkeys(keys))}  # first-appearance order
+    return [cell for cell, key in zip(cells, keys, strict=True) if groups[key] % count == index - 1]
