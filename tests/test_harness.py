@@ -194,6 +194,13 @@ def test_cache_key_changes_with_config_version_seed_and_only_then(tmp_path, monk
     assert key_of(NeedsQ, W3A3, tmp_path=tmp_path) != key_of(NeedsQ, W4A4, tmp_path=tmp_path)
 
 
+def test_cache_key_holds_the_device_type(tmp_path):
+    cell = expand_grid([resolve_method("noise+ptq", {})], ["tiny_vit"], [W4A4], [0])[0]
+    synth, settings = SYNTHESIZERS.get("noise")(SYNTHESIZERS.get("noise").Config()), tiny_settings(tmp_path)
+    on_gpu = dataclasses.replace(settings, device=torch.device("cuda", 1))
+    assert synthesis_key(synth, cell, tiny_backbone(), on_gpu) != synthesis_key(synth, cell, tiny_backbone(), settings)
+
+
 def test_calibration_time_switches_do_not_change_the_cache_key(tmp_path):
     maskaq = SYNTHESIZERS.get("maskaq")
     assert key_of(maskaq, tmp_path=tmp_path, refresh=False) == key_of(maskaq, tmp_path=tmp_path)

@@ -201,11 +201,14 @@ def test_a_killed_run_loses_no_finished_cell(tmp_path):
 def test_two_concurrent_runs_share_one_store(tmp_path):
     args = ["run", "--methods", "fp,noise,real", "--seeds", "0,1", *SMOKE, *paths(tmp_path)]
     first, second = cli(*args), cli(*args)
+    computed = 0
     for proc in (first, second):
-        _, err = proc.communicate(timeout=600)
+        out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err
+        computed += int(re.search(r"(\d+) cells computed", out).group(1))
     rows = store_rows(tmp_path / "s.sqlite")
     assert len(rows) == 5 and len({r[0] for r in rows}) == 5
+    assert computed == 5  # the claims split the grid: no cell was computed twice
 
 
 def test_log_progress_is_plain_lines_at_most_one_a_minute(capsys):

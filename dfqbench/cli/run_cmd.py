@@ -55,8 +55,9 @@ def run_command(
     data_dir: Path = data_dir_option(),
     imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root (train/ and val/) for timm models."),
     shard: str = typer.Option(None, help="K/N: run only part K of N of the grid (cells sharing a synthetic set stay "
-                                         "in one part). Start N processes with 1/N .. N/N on one store to use N "
-                                         "cores; 'dfqbench table --store' then shows the whole grid."),
+                                         "in one part), e.g. on N machines with their own stores. On one store, "
+                                         "simply start the same command N times: the processes share the cells "
+                                         "as they go."),
 ) -> None:
     """Run a benchmark grid: each cell = synthesize -> quantize and calibrate -> evaluate.
 
@@ -75,7 +76,7 @@ def run_command(
 
       dfqbench run --plugin my_method.py --methods mine
 
-      dfqbench --threads 1 run --profile bench --shard 1/2 &  dfqbench --threads 1 run --profile bench --shard 2/2
+      dfqbench --threads 1 run --profile bench &  dfqbench --threads 1 run --profile bench   (two processes, one grid)
     """
     from dfqbench.profiles import get_profile
     from dfqbench.quant.bits import parse_bit_list
@@ -155,6 +156,10 @@ def execute(cells, settings, store_path: Path, out: Path) -> None:
         for row in report.failed:
             err_console.print(f"  {row['method']} · {row['model']} · {row['bits']} · seed {row['seed']}: "
                               f"{row['error']}", highlight=False, markup=False)
+    if report.elsewhere:
+        holders = ", ".join(sorted({holder for _, holder in report.elsewhere}))
+        err_console.print(f"{len(report.elsewhere)} cells were left to other processes on this store ({holders}); "
+                          f"'dfqbench table --store {store_path}' shows them once those finish", highlight=False)
     if report.interrupted:
         err_console.print(f"interrupted: {len(report.done)} finished cells are in {store_path}; "
                           "rerun the same command to resume", highlight=False)

@@ -42,6 +42,10 @@ class RichReporter(Reporter):
         self.progress.update(self.stage_task, visible=False)
         self.progress.console.print(f"{cell.describe()}: {cell_status(row, skipped)}", highlight=False, markup=False)
 
+    def cell_elsewhere(self, index: int, cell: Cell, holder: str) -> None:
+        self.progress.update(self.grid_task, advance=1)
+        self.progress.console.print(f"{cell.describe()}: {elsewhere_status(holder)}", highlight=False, markup=False)
+
 
 def cell_status(row: dict, skipped: bool) -> str:
     if skipped:
@@ -49,6 +53,10 @@ def cell_status(row: dict, skipped: bool) -> str:
     if row["status"] == "ok":
         return f"top-1 {row['top1']:.2f}% in {row['seconds_total']:.0f}s"
     return f"FAILED: {row['error']}"
+
+
+def elsewhere_status(holder: str) -> str:
+    return f"left to {holder}, which is computing it on this store"
 
 
 def clock(seconds: float) -> str:
@@ -99,3 +107,6 @@ class LogReporter(Reporter):
 
     def cell_end(self, index: int, cell: Cell, row: dict, skipped: bool) -> None:
         self.say(f"[{index + 1}/{self.total}] {cell.describe()}: {cell_status(row, skipped)}")
+
+    def cell_elsewhere(self, index: int, cell: Cell, holder: str) -> None:
+        self.say(f"[{index + 1}/{self.total}] {cell.describe()}: {elsewhere_status(holder)}")

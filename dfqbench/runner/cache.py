@@ -1,7 +1,9 @@
 """Content-addressed cache of synthetic sets (safetensors, atomic writes).
 
 The key holds the synthesizer's name, version and config, the teacher's
-weights hash, the seed and the profile, and, for a synthesizer that needs
+weights hash, the seed, the profile and the device type (a set made on a GPU
+differs in its last bits from one made on the CPU, so a CPU row never
+calibrates on GPU images), and, for a synthesizer that needs
 the quantized model, the bits and the preset too. A synthesizer that does
 not need the quantized model therefore runs once and is reused across
 bit-widths and calibrators.

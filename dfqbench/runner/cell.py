@@ -92,7 +92,7 @@ def synthesis_key(synth, cell: Cell, backbone: Backbone, settings: RunSettings) 
     p = settings.profile
     config = {k: v for k, v in synth.config.to_dict().items() if k not in synth.cache_exclude}
     fields = {"synthesizer": synth.name, "version": synth.version, "config": config,
-              "weights": backbone.weights_hash, "seed": cell.seed,
+              "weights": backbone.weights_hash, "seed": cell.seed, "device": settings.device.type,
               "profile": {"n_images": p.n_images, "synth_batch_size": p.synth_batch_size,
                           "synth_steps": p.synth_steps}}
     if synth.needs_quantized_model:
@@ -100,7 +100,13 @@ def synthesis_key(synth, cell: Cell, backbone: Backbone, settings: RunSettings) 
     return cache_key(fields)
 
 
+def cell_key(cell: Cell, backbone: Backbone, settings: RunSettings) -> str:
+    """The cell's ``cell_id`` (a hash of its identity fields)."""
+    return cell_id(identity_of(cell, backbone, settings, cell_versions(cell)))
+
+
 def base_row(cell: Cell, backbone: Backbone, settings: RunSettings) -> dict:
+    """The cell's identity and provenance, stamped now."""
     versions = cell_versions(cell)
     identity = identity_of(cell, backbone, settings, versions)
     return {**identity, "cell_id": cell_id(identity), "git_commit": git_commit(),
@@ -183,4 +189,4 @@ def calibrated_student(cell: Cell, backbone: Backbone, settings: RunSettings, ro
     return student, int(cached), times
 
 
-__all__ = ["RunSettings", "base_row", "run_cell", "stage_seed"]
+__all__ = ["RunSettings", "base_row", "cell_key", "run_cell", "stage_seed"]

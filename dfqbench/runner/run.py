@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import time
 from collections.abc import Callable
 
 from dfqbench.errors import UserError
-from dfqbench.runner.cell import RunSettings, base_row, plugin_configs, run_cell
+from dfqbench.runner.cell import RunSettings, base_row, cell_key, plugin_configs, run_cell, synthesis_key
 from dfqbench.runner.grid import Cell
+from dfqbench.store.claims import Verdict
 from dfqbench.store.sqlite import ResultStore
 from dfqbench.zoo.backbones import Backbone, load_backbone
 
@@ -18,6 +20,7 @@ class GridReport:
     done: list[dict] = dataclasses.field(default_factory=list)      # rows computed now
     skipped: list[dict] = dataclasses.field(default_factory=list)   # finished before
     failed: list[dict] = dataclasses.field(default_factory=list)    # rows that failed now
+    elsewhere: list[tuple[Cell, str]] = dataclasses.field(default_factory=list)  # computed by another process
     interrupted: bool = False
 
 
@@ -28,6 +31,7 @@ class Reporter:
     def cell_start(self, index: int, cell: Cell) -> None: ...
     def stage(self, stage: str, done: int, total: int) -> None: ...
     def cell_end(self, index: int, cell: Cell, row: dict, skipped: bool) -> None: ...
+    def cell_elsewhere(self, index: int, cell: Cell, holder: str) -> None: ...
 
 
 def first_line(exc: BaseException) -> str:
@@ -49,34 +53,71 @@ def prepare_grid(cells: list[Cell], load: Callable[[str], Backbone] = load_backb
     return backbones
 
 
+def synthesis_groups(cells: list[Cell], backbones: dict[str, Backbone], settings: RunSettings,
+                     ids: list[str]) -> list[str]:
+    """Each cell's synthetic-set cache key (the fp row: its own id): cells with one key share a synthetic set."""
+    groups = []
+    for cell, cid in zip(cells, ids, strict=True):
+        if cell.method.is_fp:
+            groups.append(cid)
+        else:
+            groups.append(synthesis_key(plugin_configs(cell)[0], cell, backbones[cell.model], settings))
+    return groups
+
+
 def run_grid(cells: list[Cell], settings: RunSettings, store: ResultStore, reporter: Reporter | None = None,
              load: Callable[[str], Backbone] = load_backbone) -> GridReport:
     """Compute every unfinished cell; a failing cell is stored as failed and the grid goes on.
 
     Bad input fails before the first cell; Ctrl-C stops after storing what finished (the report says so).
+    Cells claimed by another process on the same store are left to it (``report.elsewhere``); a cell whose
+    synthetic set another process is making is put off to the end of the grid once (dfqbench.store.claims).
     """
     reporter = reporter or Reporter()
     report, backbones = GridReport(), prepare_grid(cells, load)
+    ids = [cell_key(cell, backbones[cell.model], settings) for cell in cells]
+    groups = synthesis_groups(cells, backbones, settings, ids)
+    board = store.claims()
+    queue, put_off = collections.deque(range(len(cells))), set()
+
+    def stage(name: str, done: int, total: int) -> None:
+        board.heartbeat()
+        reporter.stage(name, done, total)
+
     reporter.grid_start(len(cells))
-    for index, cell in enumerate(cells):
-        backbone = backbones[cell.model]
-        row = base_row(cell, backbone, settings)
-        if store.finished(row["cell_id"]):
-            report.skipped.append(store.get(row["cell_id"]))
-            reporter.cell_end(index, cell, report.skipped[-1], skipped=True)
-            continue
-        reporter.cell_start(index, cell)
-        started = time.time()
-        try:
-            row.update(run_cell(cell, backbone, settings, row, reporter.stage))
-        except KeyboardInterrupt:
-            report.interrupted = True
-            break
-        except UserError:
-            raise
-        except Exception as exc:  # a failing plugin or NaN: record it and go on
-            row.update(status="failed", error=first_line(exc), seconds_total=time.time() - started)
-        store.put(row)
-        (report.done if row["status"] == "ok" else report.failed).append(row)
-        reporter.cell_end(index, cell, row, skipped=False)
+    try:
+        while queue:
+            index = queue.popleft()
+            cell = cells[index]
+            siblings = [ids[j] for j in queue if groups[j] == groups[index]]
+            verdict = board.take(ids[index], groups[index], siblings, wait_for_group=index not in put_off)
+            if verdict is Verdict.BUSY:
+                put_off.add(index)
+                queue.append(index)
+                continue
+            if verdict is Verdict.DONE:
+                report.skipped.append(store.get(ids[index]))
+                reporter.cell_end(index, cell, report.skipped[-1], skipped=True)
+                continue
+            if verdict is Verdict.TAKEN:
+                report.elsewhere.append((cell, board.holder(ids[index]) or "another process"))
+                reporter.cell_elsewhere(index, cell, report.elsewhere[-1][1])
+                continue
+            reporter.cell_start(index, cell)
+            row, started = base_row(cell, backbones[cell.model], settings), time.time()
+            try:
+                row.update(run_cell(cell, backbones[cell.model], settings, row, stage))
+            except KeyboardInterrupt:
+                report.interrupted = True
+                break
+            except UserError:
+                raise
+            except Exception as exc:  # a failing plugin or NaN: record it and go on
+                row.update(status="failed", error=first_line(exc), seconds_total=time.time() - started)
+            store.put(row)
+            board.release([ids[index]])
+            (report.done if row["status"] == "ok" else report.failed).append(row)
+            reporter.cell_end(index, cell, row, skipped=False)
+    finally:
+        board.release()
     return report

@@ -2,7 +2,8 @@
 
 Rules: a cell (one ``cell_id``) is stored at most once; an 'ok' row is never
 overwritten; a 'failed' row is replaced by a later row for the same cell, so
-a rerun retries failed cells. The database runs in WAL mode and every write is
+a rerun retries failed cells. A second table, ``claims``, says which process
+computes which cells now (dfqbench.store.claims). The database runs in WAL mode and every write is
 a ``BEGIN IMMEDIATE`` transaction with a busy timeout, so several processes
 can write to one store at once without losing or duplicating a cell.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from dfqbench.errors import UserError
+from dfqbench.store.claims import CLAIMS_TABLE, ClaimBoard
 from dfqbench.store.schema import COLUMNS, IDENTITY, cell_id
 
 DEFAULT_STORE = Path("runs") / "dfqbench.sqlite"
@@ -127,6 +129,8 @@ class ResultStore:
                 self._conn.execute(f"CREATE TABLE IF NOT EXISTS cells ({columns})")
         elif missing := [c for c in COLUMNS if c not in present]:
             raise UserError(f"not a dfqbench results store: {self.path} (missing columns: {', '.join(missing)})")
+        with self._transaction():
+            self._conn.execute(CLAIMS_TABLE)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -138,6 +142,10 @@ class ResultStore:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
+
+    def claims(self, **who) -> ClaimBoard:
+        """The store's claim board for this process (``who``: host=, pid= for tests)."""
+        return ClaimBoard(self._conn, self._transaction, **who)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""

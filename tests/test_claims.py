@@ -1,0 +1,147 @@
+"""Claims let several processes share one grid on one store: a claimed cell is left to its holder, a cell whose
+synthetic set another process is making is put off, dead holders lose their claims."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from dfqbench.runner.cell import cell_key, plugin_configs, synthesis_key
+from dfqbench.runner.grid import expand_grid, resolve_method
+from dfqbench.runner.run import Reporter, run_grid
+from dfqbench.store.claims import HEARTBEAT_EVERY_S, STALE_AFTER_S, Verdict
+from dfqbench.store.sqlite import ResultStore
+from tests.harness_fixtures import tiny_backbone, tiny_settings
+from tests.test_harness import W4A4
+
+LIVE_PID = os.getppid()  # a running process that is not this one
+
+
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def claims(db: ResultStore) -> list[tuple]:
+    return db._conn.execute("SELECT cell_id, grp, pid FROM claims ORDER BY cell_id").fetchall()
+
+
+@pytest.fixture
+def db(tmp_path):
+    with ResultStore(tmp_path / "s.sqlite") as store:
+        yield store
+
+
+def test_a_claimed_cell_is_taken_and_its_group_busy_for_others(db):
+    me, other = db.claims(pid=os.getpid()), db.claims(pid=LIVE_PID)
+    assert me.take("a", "g", siblings=["b"]) is Verdict.MINE
+    assert other.take("a", "g") is Verdict.TAKEN
+    assert other.take("b", "g") is Verdict.TAKEN  # a sibling is claimed with the cell
+    assert other.take("c", "g") is Verdict.BUSY
+    assert other.take("c", "g", wait_for_group=False) is Verdict.MINE
+    assert other.take("d", "h") is Verdict.MINE
+    assert me.take("a", "g") is Verdict.MINE  # one's own claim is no obstacle
+    me.release(["a"])
+    assert other.holder("a") is None and other.take("a", "g") is Verdict.BUSY  # "b" of group g is still mine
+    assert other.holder("b") == f"{me.host}:{os.getpid()}"
+    me.release()
+    assert other.take("a", "g") is Verdict.MINE and other.take("b", "g") is Verdict.MINE
+    assert {row[2] for row in claims(db)} == {LIVE_PID}
+
+
+def test_siblings_held_by_others_stay_theirs(db):
+    me, other = db.claims(pid=os.getpid()), db.claims(pid=LIVE_PID)
+    assert other.take("b", "g", wait_for_group=False) is Verdict.MINE
+    assert me.take("a", "g", siblings=["b"], wait_for_group=False) is Verdict.MINE
+    assert other.holder("b") == f"{other.host}:{LIVE_PID}"
+
+
+def test_a_finished_cell_is_done_whoever_claimed_it(db):
+    from tests.test_store import make_row
+
+    db.put(make_row())
+    assert db.claims().take(db.rows()[0]["cell_id"], "g") is Verdict.DONE
+
+
+def test_claims_of_a_dead_process_are_taken_over(db):
+    gone = db.claims(pid=dead_pid())
+    assert gone.take("a", "g", siblings=["b"]) is Verdict.MINE
+    me = db.claims()
+    assert me.take("c", "g") is Verdict.MINE and me.take("a", "g") is Verdict.MINE
+    assert {row[2] for row in claims(db)} == {os.getpid()}
+
+
+def test_claims_of_another_host_expire_without_heartbeats(db):
+    clock = [1000.0]
+    remote = db.claims(host="elsewhere", pid=LIVE_PID, now=lambda: clock[0])
+    me = db.claims(now=lambda: clock[0])
+    assert remote.take("a", "g") is Verdict.MINE
+    clock[0] += STALE_AFTER_S - 1
+    remote.heartbeat()  # keeps it alive
+    clock[0] += STALE_AFTER_S - 1
+    assert me.take("a", "g") is Verdict.TAKEN
+    clock[0] += 2
+    assert me.take("a", "g") is Verdict.MINE
+
+
+def test_heartbeats_are_throttled(db):
+    clock = [0.0]
+    me = db.claims(now=lambda: clock[0])
+    me.take("a", "g")
+    clock[0] = HEARTBEAT_EVERY_S / 2
+    me.heartbeat()
+    assert db._conn.execute("SELECT seen_at FROM claims").fetchone()[0] == 0.0
+    clock[0] = HEARTBEAT_EVERY_S + 1
+    me.heartbeat()
+    assert db._conn.execute("SELECT seen_at FROM claims").fetchone()[0] == HEARTBEAT_EVERY_S + 1
+
+
+# ---------------------------------------------------------------- the runner
+
+class Events(Reporter):
+    def __init__(self):
+        self.events = []
+
+    def cell_end(self, index, cell, row, skipped):
+        self.events.append((cell.method.label, "skipped" if skipped else row["status"]))
+
+    def cell_elsewhere(self, index, cell, holder):
+        self.events.append((cell.method.label, f"elsewhere {holder}"))
+
+
+def grid(*methods):
+    return expand_grid([resolve_method(m, {}) for m in methods], ["tiny_vit"], [W4A4], [0])
+
+
+def test_the_runner_leaves_claimed_cells_to_their_holder_and_releases_its_own(tmp_path, db):
+    cells, settings = grid("fp", "noise+ptq", "real+ptq"), tiny_settings(tmp_path)
+    other = db.claims(pid=LIVE_PID)
+    other.take(cell_key(cells[1], tiny_backbone(), settings), "noise-set")
+    reporter = Events()
+    report = run_grid(cells, settings, db, reporter, load=lambda name: tiny_backbone())
+    holder = f"{other.host}:{LIVE_PID}"
+    assert reporter.events == [("fp", "ok"), ("noise+ptq", f"elsewhere {holder}"), ("real+ptq", "ok")]
+    assert [c.method.label for c, _ in report.elsewhere] == ["noise+ptq"] and len(report.done) == 2
+    assert [row[2] for row in claims(db)] == [LIVE_PID]  # ours are released
+
+
+def test_the_runner_puts_off_a_cell_whose_synthetic_set_is_being_made(tmp_path, db):
+    cells, settings = grid("noise+ptq", "real+ptq"), tiny_settings(tmp_path)
+    backbone = tiny_backbone()
+    noise_set = synthesis_key(plugin_configs(cells[0])[0], cells[0], backbone, settings)
+    db.claims(pid=LIVE_PID).take("a cell of another grid", noise_set)
+    reporter = Events()
+    run_grid(cells, settings, db, reporter, load=lambda name: tiny_backbone())
+    assert reporter.events == [("real+ptq", "ok"), ("noise+ptq", "ok")]  # put off once, then computed
+
+
+def test_an_interrupted_run_releases_its_claims(tmp_path, db):
+    from tests.test_harness import Interrupt  # noqa: F401  (registers test-interrupt)
+
+    report = run_grid(grid("noise+ptq", "noise+test-interrupt", "real+ptq"), tiny_settings(tmp_path), db,
+                      load=lambda name: tiny_backbone())
+    assert report.interrupted and claims(db) == []
