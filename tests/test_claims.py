@@ -145,3 +145,10 @@ def test_an_interrupted_run_releases_its_claims(tmp_path, db):
     report = run_grid(grid("noise+ptq", "noise+test-interrupt", "real+ptq"), tiny_settings(tmp_path), db,
                       load=lambda name: tiny_backbone())
     assert report.interrupted and claims(db) == []
+
+
+def test_a_store_made_before_claims_gets_the_table(tmp_path):
+    with ResultStore(tmp_path / "old.sqlite") as old:
+        old._conn.execute("DROP TABLE claims")
+    with ResultStore(tmp_path / "old.sqlite") as store:
+        assert store.claims().take("a", "g") is Verdict.MINE

@@ -129,8 +129,9 @@ class ResultStore:
                 self._conn.execute(f"CREATE TABLE IF NOT EXISTS cells ({columns})")
         elif missing := [c for c in COLUMNS if c not in present]:
             raise UserError(f"not a dfqbench results store: {self.path} (missing columns: {', '.join(missing)})")
-        with self._transaction():
-            self._conn.execute(CLAIMS_TABLE)
+        if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claims'").fetchone():
+            with self._transaction():  # stores made before claims existed get the table on first open
+                self._conn.execute(CLAIMS_TABLE)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
