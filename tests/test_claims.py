@@ -9,15 +9,13 @@ import sys
 
 import pytest
 
-from dfqbench.runner.cell import cell_key, plugin_configs, synthesis_key
+from dfqbench.runner.cell import base_row, cell_key, plugin_configs, synthesis_key
 from dfqbench.runner.grid import expand_grid, resolve_method
 from dfqbench.runner.run import Reporter, run_grid
 from dfqbench.store.claims import HEARTBEAT_EVERY_S, STALE_AFTER_S, Verdict
 from dfqbench.store.sqlite import ResultStore
 from tests.harness_fixtures import tiny_backbone, tiny_settings
 from tests.test_harness import W4A4
-
-LIVE_PID = os.getppid()  # a running process that is not this one
 
 
 def dead_pid() -> int:
@@ -36,48 +34,53 @@ def db(tmp_path):
         yield store
 
 
-def test_a_claimed_cell_is_taken_and_its_group_busy_for_others(db):
-    me, other = db.claims(pid=os.getpid()), db.claims(pid=LIVE_PID)
-    assert me.take("a", "g", siblings=["b"]) is Verdict.MINE
+@pytest.fixture
+def live_pid():
+    """A running process that is not this one: "another dfqbench run" on this host."""
+    proc = subprocess.Popen(["sleep", "600"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+def test_a_claimed_cell_is_taken_and_its_group_busy_for_others(db, live_pid):
+    me, other = db.claims(), db.claims(pid=live_pid)
+    assert me.take("a", "g") is Verdict.MINE
     assert other.take("a", "g") is Verdict.TAKEN
-    assert other.take("b", "g") is Verdict.TAKEN  # a sibling is claimed with the cell
-    assert other.take("c", "g") is Verdict.BUSY
-    assert other.take("c", "g", wait_for_group=False) is Verdict.MINE
-    assert other.take("d", "h") is Verdict.MINE
-    assert me.take("a", "g") is Verdict.MINE  # one's own claim is no obstacle
-    me.release(["a"])
-    assert other.holder("a") is None and other.take("a", "g") is Verdict.BUSY  # "b" of group g is still mine
-    assert other.holder("b") == f"{me.host}:{os.getpid()}"
-    me.release()
-    assert other.take("a", "g") is Verdict.MINE and other.take("b", "g") is Verdict.MINE
-    assert {row[2] for row in claims(db)} == {LIVE_PID}
-
-
-def test_siblings_held_by_others_stay_theirs(db):
-    me, other = db.claims(pid=os.getpid()), db.claims(pid=LIVE_PID)
+    assert other.take("b", "g") is Verdict.BUSY  # I am making g's synthetic set
     assert other.take("b", "g", wait_for_group=False) is Verdict.MINE
-    assert me.take("a", "g", siblings=["b"], wait_for_group=False) is Verdict.MINE
-    assert other.holder("b") == f"{other.host}:{LIVE_PID}"
+    assert other.take("c", "h") is Verdict.MINE
+    assert me.take("a", "g") is Verdict.MINE  # one's own claim is no obstacle
+    assert other.holder("a") == f"{me.host}:{os.getpid()}"
+    me.release(["a"])
+    assert other.holder("a") is None and other.take("a", "g") is Verdict.MINE
+    assert {row[2] for row in claims(db)} == {live_pid}
+    other.release()
+    assert claims(db) == []
 
 
 def test_a_finished_cell_is_done_whoever_claimed_it(db):
     from tests.test_store import make_row
 
     db.put(make_row())
-    assert db.claims().take(db.rows()[0]["cell_id"], "g") is Verdict.DONE
+    db.put(make_row(status="failed", seed=1))
+    ok, failed = (row["cell_id"] for row in db.rows())
+    assert db.claims().take(ok, "g") is Verdict.DONE and db.claims().take(ok, "g", retry={ok}) is Verdict.DONE
+    assert db.claims().take(failed, "g") is Verdict.DONE  # failed during this run (elsewhere): not again
+    assert db.claims().take(failed, "g", retry={failed}) is Verdict.MINE  # failed before it: retried
 
 
 def test_claims_of_a_dead_process_are_taken_over(db):
     gone = db.claims(pid=dead_pid())
-    assert gone.take("a", "g", siblings=["b"]) is Verdict.MINE
+    assert gone.take("a", "g") is Verdict.MINE
     me = db.claims()
-    assert me.take("c", "g") is Verdict.MINE and me.take("a", "g") is Verdict.MINE
+    assert me.take("b", "g") is Verdict.MINE and me.take("a", "g") is Verdict.MINE
     assert {row[2] for row in claims(db)} == {os.getpid()}
 
 
 def test_claims_of_another_host_expire_without_heartbeats(db):
     clock = [1000.0]
-    remote = db.claims(host="elsewhere", pid=LIVE_PID, now=lambda: clock[0])
+    remote = db.claims(host="elsewhere", pid=1, now=lambda: clock[0])
     me = db.claims(now=lambda: clock[0])
     assert remote.take("a", "g") is Verdict.MINE
     clock[0] += STALE_AFTER_S - 1
@@ -117,26 +120,65 @@ def grid(*methods):
     return expand_grid([resolve_method(m, {}) for m in methods], ["tiny_vit"], [W4A4], [0])
 
 
-def test_the_runner_leaves_claimed_cells_to_their_holder_and_releases_its_own(tmp_path, db):
+def test_the_runner_leaves_claimed_cells_to_their_holder_and_releases_its_own(tmp_path, db, live_pid):
     cells, settings = grid("fp", "noise+ptq", "real+ptq"), tiny_settings(tmp_path)
-    other = db.claims(pid=LIVE_PID)
+    other = db.claims(pid=live_pid)
     other.take(cell_key(cells[1], tiny_backbone(), settings), "noise-set")
     reporter = Events()
     report = run_grid(cells, settings, db, reporter, load=lambda name: tiny_backbone())
-    holder = f"{other.host}:{LIVE_PID}"
-    assert reporter.events == [("fp", "ok"), ("noise+ptq", f"elsewhere {holder}"), ("real+ptq", "ok")]
+    holder = f"{other.host}:{live_pid}"
+    assert reporter.events == [("fp", "ok"), ("real+ptq", "ok"), ("noise+ptq", f"elsewhere {holder}")]
     assert [c.method.label for c, _ in report.elsewhere] == ["noise+ptq"] and len(report.done) == 2
-    assert [row[2] for row in claims(db)] == [LIVE_PID]  # ours are released
+    assert [row[2] for row in claims(db)] == [live_pid]  # ours are released
 
 
-def test_the_runner_puts_off_a_cell_whose_synthetic_set_is_being_made(tmp_path, db):
+class ReleaseWhenSeen(Events):
+    """Plays the other process: when our first cell ends, it releases its claim (or stores a failed row)."""
+
+    def __init__(self, act):
+        super().__init__()
+        self.act = act
+
+    def cell_end(self, index, cell, row, skipped):
+        super().cell_end(index, cell, row, skipped)
+        if self.act:
+            self.act()
+            self.act = None
+
+
+def test_a_cell_whose_holder_let_go_is_computed_at_the_end(tmp_path, db, live_pid):
     cells, settings = grid("noise+ptq", "real+ptq"), tiny_settings(tmp_path)
-    backbone = tiny_backbone()
-    noise_set = synthesis_key(plugin_configs(cells[0])[0], cells[0], backbone, settings)
-    db.claims(pid=LIVE_PID).take("a cell of another grid", noise_set)
+    other = db.claims(pid=live_pid)
+    other.take(cell_key(cells[0], tiny_backbone(), settings), "noise-set")
+    reporter = ReleaseWhenSeen(other.release)  # e.g. it was interrupted
+    report = run_grid(cells, settings, db, reporter, load=lambda name: tiny_backbone())
+    assert reporter.events == [("real+ptq", "ok"), ("noise+ptq", "ok")] and not report.elsewhere
+
+
+def test_a_cell_that_failed_elsewhere_during_the_run_is_not_computed_again(tmp_path, db):
+    from tests.test_harness import Broken  # noqa: F401  (registers test-broken)
+
+    cells, settings = grid("real+ptq", "noise+test-broken"), tiny_settings(tmp_path)
+    failed = {**base_row(cells[1], tiny_backbone(), settings), "status": "failed", "error": "RuntimeError: elsewhere"}
+    reporter = ReleaseWhenSeen(lambda: db.put(failed))
+    report = run_grid(cells, settings, db, reporter, load=lambda name: tiny_backbone())
+    assert [row["error"] for row in report.failed] == ["RuntimeError: elsewhere"]  # read, not recomputed
+    report = run_grid(cells, settings, db, Events(), load=lambda name: tiny_backbone())
+    assert [row["error"] for row in report.failed] == ["RuntimeError: plugin bug"]  # a rerun retries it
+
+
+def test_the_runner_puts_off_a_cell_whose_synthetic_set_is_being_made(tmp_path, db, live_pid):
+    cells, settings = grid("noise+ptq", "real+ptq"), tiny_settings(tmp_path)
+    noise_set = synthesis_key(plugin_configs(cells[0])[0], cells[0], tiny_backbone(), settings)
+    other = db.claims(pid=live_pid)
+    other.take("a cell of another grid", noise_set)
     reporter = Events()
     run_grid(cells, settings, db, reporter, load=lambda name: tiny_backbone())
-    assert reporter.events == [("real+ptq", "ok"), ("noise+ptq", "ok")]  # put off once, then computed
+    assert reporter.events == [("real+ptq", "ok"), ("noise+ptq", "ok")]  # put off once, then made here too
+    db.delete([row["cell_id"] for row in db.rows()])
+    reporter = Events()
+    run_grid(cells, settings, db, reporter, load=lambda name: tiny_backbone())
+    assert reporter.events == [("noise+ptq", "ok"), ("real+ptq", "ok")]  # the set is cached now: no wait
 
 
 def test_an_interrupted_run_releases_its_claims(tmp_path, db):

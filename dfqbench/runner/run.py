@@ -70,13 +70,15 @@ def run_grid(cells: list[Cell], settings: RunSettings, store: ResultStore, repor
     """Compute every unfinished cell; a failing cell is stored as failed and the grid goes on.
 
     Bad input fails before the first cell; Ctrl-C stops after storing what finished (the report says so).
-    Cells claimed by another process on the same store are left to it (``report.elsewhere``); a cell whose
-    synthetic set another process is making is put off to the end of the grid once (dfqbench.store.claims).
+    Other processes on the same store share the grid through claims (dfqbench.store.claims): a cell one of them
+    is computing is put off once, then left to it (``report.elsewhere``); a cell whose synthetic set one of them
+    is making is put off once; a cell that failed in another process during this run is not computed again.
     """
     reporter = reporter or Reporter()
     report, backbones = GridReport(), prepare_grid(cells, load)
     ids = [cell_key(cell, backbones[cell.model], settings) for cell in cells]
     groups = synthesis_groups(cells, backbones, settings, ids)
+    retry = {row["cell_id"] for row in store.rows(cell_id=ids, status="failed")}
     board = store.claims()
     queue, put_off = collections.deque(range(len(cells))), set()
 
@@ -88,16 +90,18 @@ def run_grid(cells: list[Cell], settings: RunSettings, store: ResultStore, repor
     try:
         while queue:
             index = queue.popleft()
-            cell = cells[index]
-            siblings = [ids[j] for j in queue if groups[j] == groups[index]]
-            verdict = board.take(ids[index], groups[index], siblings, wait_for_group=index not in put_off)
-            if verdict is Verdict.BUSY:
+            cell, first_look = cells[index], index not in put_off
+            set_cached = settings.cache.path(groups[index]).is_file()
+            verdict = board.take(ids[index], groups[index], wait_for_group=first_look and not set_cached,
+                                 retry=retry)
+            if verdict is Verdict.BUSY or (verdict is Verdict.TAKEN and first_look):
                 put_off.add(index)
                 queue.append(index)
                 continue
             if verdict is Verdict.DONE:
-                report.skipped.append(store.get(ids[index]))
-                reporter.cell_end(index, cell, report.skipped[-1], skipped=True)
+                row = store.get(ids[index])
+                (report.skipped if row["status"] == "ok" else report.failed).append(row)
+                reporter.cell_end(index, cell, row, skipped=row["status"] == "ok")
                 continue
             if verdict is Verdict.TAKEN:
                 report.elsewhere.append((cell, board.holder(ids[index]) or "another process"))

@@ -1,10 +1,11 @@
 """Claims: which process is computing which cells of a store, so that several processes share one grid.
 
-A process that starts a cell claims it, together with the cells of the same synthetic set (its *group*) that
-it will compute next, in the store's ``claims`` table. Another process running an overlapping grid on the same
-store then skips the cells claimed by someone else (they are being computed) and puts off a cell whose
-synthetic set someone else is making (it runs later, from the cache). Start the same ``dfqbench run`` N times
-and the N processes split the grid as they go.
+A process claims each cell it starts in the store's ``claims`` table, with the cell's synthetic-set key (its
+*group*). Another process running an overlapping grid on the same store puts off a cell claimed by someone else
+(it is being computed) and a cell whose synthetic set someone else is making and the cache does not hold yet; a
+put-off cell is looked at again at the end of its grid: still claimed, it is left to its holder; its set still
+being made, it is made here too rather than waited for. Start the same ``dfqbench run`` N times and the N
+processes split the grid as they go.
 
 A claim is dead, and is taken over, when its process is gone: on the same host when its pid no longer runs,
 anywhere when it has not been refreshed (:meth:`ClaimBoard.heartbeat`) for ``STALE_AFTER_S`` seconds.
@@ -12,12 +13,13 @@ anywhere when it has not been refreshed (:meth:`ClaimBoard.heartbeat`) for ``STA
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
 import socket
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 
 STALE_AFTER_S = 30 * 60.0
@@ -49,7 +51,8 @@ class ClaimBoard:
     def __init__(self, conn: sqlite3.Connection, transaction: Callable[[], AbstractContextManager],
                  host: str | None = None, pid: int | None = None, now: Callable[[], float] = time.time) -> None:
         self.conn, self.transaction, self.now = conn, transaction, now
-        self.host, self.pid = host or socket.gethostname(), pid or os.getpid()
+        self.host = host if host is not None else socket.gethostname()
+        self.pid = pid if pid is not None else os.getpid()
         self.last_beat = -HEARTBEAT_EVERY_S
 
     def alive(self, host: str, pid: int, seen_at: float) -> bool:
@@ -62,33 +65,31 @@ class ClaimBoard:
         dead = [(host, pid) for host, pid, seen in rows if not self.alive(host, pid, seen)]
         self.conn.executemany("DELETE FROM claims WHERE host = ? AND pid = ?", dead)
 
-    def take(self, cell_id: str, group: str, siblings: Iterable[str] = (), wait_for_group: bool = True) -> Verdict:
-        """Claim ``cell_id`` (and ``siblings``, this process's next cells of ``group``) unless it is finished,
-        claimed by another live process, or (``wait_for_group``) its group is being made by one."""
+    def take(self, cell_id: str, group: str, wait_for_group: bool = True, retry: Collection[str] = ()) -> Verdict:
+        """Claim ``cell_id`` unless it is finished (an 'ok' row, or a 'failed' row unless the cell is in
+        ``retry``: the cells that had failed before this run), claimed by another live process, or
+        (``wait_for_group``) another live process holds a cell of ``group``, i.e. is making its synthetic set."""
         mine = (self.host, self.pid)
         with self.transaction():
             self._drop_dead()
-            if self.conn.execute("SELECT 1 FROM cells WHERE cell_id = ? AND status = 'ok'", (cell_id,)).fetchone():
+            row = self.conn.execute("SELECT status FROM cells WHERE cell_id = ?", (cell_id,)).fetchone()
+            if row is not None and (row[0] == "ok" or cell_id not in retry):
                 return Verdict.DONE
             holder = self.conn.execute("SELECT host, pid FROM claims WHERE cell_id = ?", (cell_id,)).fetchone()
             if holder is not None and tuple(holder) != mine:
                 return Verdict.TAKEN
-            others = None if holder is not None else self.conn.execute(  # a cell already mine needs no check
-                "SELECT 1 FROM claims WHERE grp = ? AND NOT (host = ? AND pid = ?)", (group, *mine)).fetchone()
-            if others and wait_for_group:
+            if holder is None and wait_for_group and self.conn.execute(
+                    "SELECT 1 FROM claims WHERE grp = ? AND NOT (host = ? AND pid = ?)", (group, *mine)).fetchone():
                 return Verdict.BUSY
-            stamp = self.now()
-            free = [i for i in dict.fromkeys([cell_id, *siblings])
-                    if i == cell_id or self.conn.execute("SELECT 1 FROM claims WHERE cell_id = ?", (i,)).fetchone()
-                    is None]
-            self.conn.executemany("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
-                                  [(i, group, *mine, stamp) for i in free])
+            self.conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
+                              (cell_id, group, *mine, self.now()))
         self.last_beat = self.now()
         return Verdict.MINE
 
     def release(self, cell_ids: Iterable[str] | None = None) -> None:
-        """Drop this process's claims on ``cell_ids`` (all of them when None)."""
-        with self.transaction():
+        """Drop this process's claims on ``cell_ids`` (all of them when None). A store that cannot be written
+        just now keeps them: they lapse when this process ends."""
+        with contextlib.suppress(sqlite3.Error), self.transaction():
             if cell_ids is None:
                 self.conn.execute("DELETE FROM claims WHERE host = ? AND pid = ?", (self.host, self.pid))
             else:
@@ -100,7 +101,7 @@ class ClaimBoard:
         if self.now() - self.last_beat < HEARTBEAT_EVERY_S:
             return
         self.last_beat = self.now()
-        with self.transaction():
+        with contextlib.suppress(sqlite3.Error), self.transaction():  # a busy store: the next beat will do
             self.conn.execute("UPDATE claims SET seen_at = ? WHERE host = ? AND pid = ?",
                               (self.last_beat, self.host, self.pid))
 

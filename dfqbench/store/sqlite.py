@@ -136,11 +136,12 @@ class ResultStore:
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         """A ``BEGIN IMMEDIATE`` transaction: takes the write lock up front (waiting up to the busy timeout)."""
-        self._conn.execute("BEGIN IMMEDIATE")
         try:
+            self._conn.execute("BEGIN IMMEDIATE")
             yield
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            if self._conn.in_transaction:  # not when BEGIN itself failed
+                self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
 
