@@ -25,14 +25,15 @@ def _methods_table(pattern: str | None) -> Table:
     table = Table("method", "synthesizer", "calibrator", "paper", "notes")
     table.add_row("fp", "-", "-", "full-precision model (no quantization)", "")
     for name, method in METHODS.items(pattern):
-        notes = " ".join(filter(None, [SYNTHESIZERS.get(method.synthesizer).notes,
-                                       CALIBRATORS.get(method.calibrator).notes, method.description]))
+        lines = [method.description, SYNTHESIZERS.get(method.synthesizer).notes,
+                 CALIBRATORS.get(method.calibrator).notes]
         overrides = {**method.synth_overrides, **method.calib_overrides}
         if overrides:
-            notes += f" overrides: {overrides}"
+            lines.append(f"overrides: {overrides}")
         if method.ablations:
-            notes += f" ablations (--ablations): {', '.join(method.ablations)}"
-        table.add_row(name, method.synthesizer, method.calibrator, method.paper, notes.strip())
+            lines.append(f"ablations (--ablations): {', '.join(method.ablations)}")
+        notes = "\n".join(dict.fromkeys(line.strip() for line in lines if line and line.strip()))
+        table.add_row(name, method.synthesizer, method.calibrator, method.paper, notes)
     return table
 
 
