@@ -9,13 +9,28 @@ import sys
 
 import pytest
 
+from dfqbench.api import Calibrator, register_calibrator
+from dfqbench.quant.bits import BitWidth
 from dfqbench.runner.cell import base_row, cell_key, plugin_configs, synthesis_key
 from dfqbench.runner.grid import expand_grid, resolve_method
 from dfqbench.runner.run import Reporter, run_grid
 from dfqbench.store.claims import HEARTBEAT_EVERY_S, STALE_AFTER_S, Verdict
 from dfqbench.store.sqlite import ResultStore
 from tests.harness_fixtures import tiny_backbone, tiny_settings
-from tests.test_harness import W4A4
+
+W4A4 = BitWidth(4, 4)
+
+
+@register_calibrator("test-claims-interrupt")
+class Interrupt(Calibrator):
+    def calibrate(self, ctx, source):
+        raise KeyboardInterrupt
+
+
+@register_calibrator("test-claims-broken")
+class Broken(Calibrator):
+    def calibrate(self, ctx, source):
+        raise RuntimeError("plugin bug")
 
 
 def dead_pid() -> int:
@@ -156,9 +171,7 @@ def test_a_cell_whose_holder_let_go_is_computed_at_the_end(tmp_path, db, live_pi
 
 
 def test_a_cell_that_failed_elsewhere_during_the_run_is_not_computed_again(tmp_path, db):
-    from tests.test_harness import Broken  # noqa: F401  (registers test-broken)
-
-    cells, settings = grid("real+ptq", "noise+test-broken"), tiny_settings(tmp_path)
+    cells, settings = grid("real+ptq", "noise+test-claims-broken"), tiny_settings(tmp_path)
     failed = {**base_row(cells[1], tiny_backbone(), settings), "status": "failed", "error": "RuntimeError: elsewhere"}
     reporter = ReleaseWhenSeen(lambda: db.put(failed))
     report = run_grid(cells, settings, db, reporter, load=lambda name: tiny_backbone())
@@ -182,9 +195,7 @@ def test_the_runner_puts_off_a_cell_whose_synthetic_set_is_being_made(tmp_path, 
 
 
 def test_an_interrupted_run_releases_its_claims(tmp_path, db):
-    from tests.test_harness import Interrupt  # noqa: F401  (registers test-interrupt)
-
-    report = run_grid(grid("noise+ptq", "noise+test-interrupt", "real+ptq"), tiny_settings(tmp_path), db,
+    report = run_grid(grid("noise+ptq", "noise+test-claims-interrupt", "real+ptq"), tiny_settings(tmp_path), db,
                       load=lambda name: tiny_backbone())
     assert report.interrupted and claims(db) == []
 
