@@ -30,12 +30,14 @@ CLAIMS_TABLE = ("CREATE TABLE IF NOT EXISTS claims (cell_id TEXT PRIMARY KEY, gr
 
 class Verdict(enum.Enum):
     MINE = "mine"    # claimed now: compute it
-    DONE = "done"    # finished (an 'ok' row exists): skip it
+    DONE = "done"    # finished: an 'ok' row, or a row that failed during this run
     TAKEN = "taken"  # claimed by a live process: it computes this cell
     BUSY = "busy"    # a live process is making this cell's synthetic set: better later
 
 
 def pid_running(pid: int) -> bool:
+    if pid <= 0:  # os.kill(0, ...) would mean the whole process group
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
