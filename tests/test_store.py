@@ -216,3 +216,33 @@ def test_export_is_atomic_and_readable_by_others(tmp_path):
             os.umask(old)
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert [p.name for p in target.parent.iterdir()] == ["x.csv"]  # no temporary file left
+
+
+def test_connections_opening_one_new_store_together_all_get_wal(tmp_path):
+    """SQLite refuses a concurrent switch to WAL with "database is locked" at once (no busy wait); two
+    ``dfqbench run`` started together on a new store must both open it."""
+    import sqlite3
+    import threading
+
+    from dfqbench.store.sqlite import use_wal
+
+    errors = []
+
+    def open_together(path, barrier):
+        conn = sqlite3.connect(path, timeout=60, isolation_level=None)
+        barrier.wait()
+        try:
+            use_wal(conn)
+        except sqlite3.OperationalError as exc:
+            errors.append(exc)
+        conn.close()
+
+    for trial in range(100):
+        barrier = threading.Barrier(6)
+        threads = [threading.Thread(target=open_together, args=(tmp_path / f"{trial}.sqlite", barrier))
+                   for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert errors == []

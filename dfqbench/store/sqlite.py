@@ -10,7 +10,9 @@ can write to one store at once without losing or duplicating a cell.
 
 from __future__ import annotations
 
+import random
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -69,6 +71,20 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
 
 
+def use_wal(conn: sqlite3.Connection, timeout: float = BUSY_TIMEOUT_S) -> None:
+    """Switch to WAL. SQLite answers a concurrent switch with "database is locked" at once, without its busy
+    timeout (two processes opening one new store together), so this retries until ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(random.uniform(0.01, 0.1))
+
+
 def normalize_row(row: dict) -> dict:
     """Validate ``row`` and return it with every column: ``cell_id`` computed, ``created_at`` filled.
 
@@ -108,7 +124,7 @@ class ResultStore:
         self._conn = None
         try:
             self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._conn)
             self._ensure_table()
         except sqlite3.OperationalError as exc:  # unreadable, locked past the timeout, ...
             self.close()
