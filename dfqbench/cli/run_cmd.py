@@ -158,7 +158,7 @@ def execute(cells, settings, store_path: Path, out: Path) -> None:
                               f"{row['error']}", highlight=False, markup=False)
     if report.elsewhere:
         holders = ", ".join(sorted({holder for _, holder in report.elsewhere}))
-        err_console.print(f"{len(report.elsewhere)} cells were left to other processes on this store ({holders}); "
+        err_console.print(f"cells left to other processes on this store: {len(report.elsewhere)} ({holders}); "
                           f"'dfqbench table --store {store_path}' shows them once those finish", highlight=False)
     if report.interrupted:
         err_console.print(f"interrupted: {len(report.done)} finished cells are in {store_path}; "
