@@ -93,9 +93,7 @@ class RowMoments(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, rows: torch.Tensor):
-        per_query = rows.transpose(1, 2).contiguous()                   # (B', Q, H, K), one copy
-        if per_query.data_ptr() == rows.data_ptr():                     # one head: a view, not a copy
-            per_query = per_query.clone()                               # (the in-place steps below)
+        per_query = rows.transpose(1, 2).clone(memory_format=torch.contiguous_format)  # (B', Q, H, K), one copy
         low, low_at = per_query.min(-1)
         high, high_at = per_query.max(-1)
         shifted = per_query.sub_(low.unsqueeze(-1))

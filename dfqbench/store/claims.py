@@ -63,7 +63,7 @@ class ClaimBoard:
         return host != self.host or pid == self.pid or pid_running(pid)
 
     def _drop_dead(self) -> None:
-        rows = self.conn.execute("SELECT DISTINCT host, pid, MAX(seen_at) FROM claims GROUP BY host, pid").fetchall()
+        rows = self.conn.execute("SELECT host, pid, MAX(seen_at) FROM claims GROUP BY host, pid").fetchall()
         dead = [(host, pid) for host, pid, seen in rows if not self.alive(host, pid, seen)]
         self.conn.executemany("DELETE FROM claims WHERE host = ? AND pid = ?", dead)
 
