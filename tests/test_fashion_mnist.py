@@ -9,11 +9,17 @@ from pathlib import Path
 import pytest
 import torch
 
-from dfqbench.data.fashion_mnist import ENV_VAR, SPLITS, fashion_mnist_batches, load_fashion_mnist, resolve_data_dir
+from dfqbench.data.fashion_mnist import (
+    ENV_VAR,
+    FILE_SPLITS,
+    fashion_mnist_batches,
+    load_fashion_mnist,
+    resolve_data_dir,
+)
 from dfqbench.errors import UserError
 
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
-TEST_IMAGES, TEST_LABELS = SPLITS["test"]
+TEST_IMAGES, TEST_LABELS = FILE_SPLITS["test"]
 needs_data = pytest.mark.skipif(not DEBIAN_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
 
 
@@ -24,7 +30,7 @@ def test_copy(tmp_path) -> Path:
         pytest.skip("dataset-fashion-mnist not installed")
     folder = tmp_path / "copy"
     folder.mkdir()
-    for name in SPLITS["test"]:
+    for name in FILE_SPLITS["test"]:
         shutil.copy(DEBIAN_DIR / name, folder / name)
     return folder
 
@@ -48,8 +54,17 @@ def test_non_gzip_file_is_reported(test_copy):
 
 
 def test_unknown_split():
-    with pytest.raises(UserError, match="unknown Fashion-MNIST split 'val'"):
-        load_fashion_mnist("val")
+    with pytest.raises(UserError, match="unknown Fashion-MNIST split 'valid'.*train, val"):
+        load_fashion_mnist("valid")
+
+
+def test_validation_split_is_every_12th_training_image_and_disjoint_from_train():
+    whole, train, val = (load_fashion_mnist(s) for s in ("train+val", "train", "val"))
+    assert (len(whole), len(train), len(val)) == (60000, 55000, 5000)
+    assert torch.equal(val.images, whole.images[::12]) and torch.equal(val.labels, whole.labels[::12])
+    keep = torch.arange(60000) % 12 != 0
+    assert torch.equal(train.images, whole.images[keep])
+    assert torch.bincount(val.labels, minlength=10).min() >= 400  # every class is in it
 
 
 def test_resolution_order(monkeypatch, tmp_path):

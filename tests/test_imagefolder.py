@@ -133,3 +133,13 @@ def test_unreadable_image(tmp_path):
     (tmp_path / "val" / "cls" / "broken.JPEG").write_bytes(b"not a jpeg")
     with pytest.raises(UserError, match="cannot read image .*broken.JPEG"):
         list(imagefolder_batches(tmp_path, "val", CONFIG))
+
+
+def test_validation_part_is_spread_evenly_and_disjoint():
+    from dfqbench.data.imagefolder import train_part_indices
+
+    val, train = train_part_indices(1000, 0.02, "val"), train_part_indices(1000, 0.02, "train")
+    assert len(val) == 20 and val[:2] == [49, 99]
+    assert sorted(val + train) == list(range(1000)) and not set(val) & set(train)
+    with pytest.raises(UserError, match="--val-from-train must be in"):
+        train_part_indices(10, 1.5, "val")

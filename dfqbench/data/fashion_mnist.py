@@ -33,8 +33,15 @@ FILES: dict[str, str] = {
     "t10k-images-idx3-ubyte.gz": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
     "t10k-labels-idx1-ubyte.gz": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
 }
-SPLITS = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
-          "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+FILE_SPLITS = {"train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
+               "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")}
+VALIDATION_EVERY = 12  # the validation split: the training images whose index is a multiple of 12 (5,000)
+SPLITS = {
+    "train": "the training file minus the validation split (55,000 images)",
+    "val": f"every {VALIDATION_EVERY}th training image, index 0, 12, 24, ... (5,000 images), held out for tuning",
+    "train+val": "the whole training file (60,000 images; how the fmnist_* zoo models were trained)",
+    "test": "the test file (10,000 images)",
+}
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
            "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 
@@ -88,14 +95,23 @@ class FashionMNIST:
         return self.images.unsqueeze(1).float().div_(255.0)
 
 
+def validation_mask(n: int = 60000) -> torch.Tensor:
+    """True for the training-file indices of the validation split (every ``VALIDATION_EVERY``-th, from 0)."""
+    return torch.arange(n) % VALIDATION_EVERY == 0
+
+
 def load_fashion_mnist(split: str = "test", data_dir: str | os.PathLike | None = None) -> FashionMNIST:
-    """Load and verify one split ('train' or 'test')."""
+    """Load and verify one split: 'train' (minus validation), 'val', 'train+val' (the whole file) or 'test'."""
     if split not in SPLITS:
-        raise UserError(f"unknown Fashion-MNIST split '{split}' (choose from: train, test)")
+        raise UserError(f"unknown Fashion-MNIST split '{split}' (choose from: {', '.join(SPLITS)})")
     root = resolve_data_dir(data_dir)
-    image_file, label_file = SPLITS[split]
+    image_file, label_file = FILE_SPLITS["test" if split == "test" else "train"]
     images = parse_idx(read_verified(root / image_file))
     labels = parse_idx(read_verified(root / label_file)).long()
+    if split in ("train", "val"):
+        keep = validation_mask(len(labels))
+        keep = keep if split == "val" else ~keep
+        images, labels = images[keep], labels[keep]
     return FashionMNIST(images=images, labels=labels)
 
 

@@ -76,25 +76,51 @@ def balanced_indices(targets: list[int], limit: int) -> list[int]:
     return sorted(itertools.islice(interleaved, limit))
 
 
+DEFAULT_VAL_FROM_TRAIN = 0.02  # the share of train/ held out as the validation split (every 50th file)
+
+
+def train_part_indices(n: int, val_from_train: float | None, part: str) -> list[int]:
+    """The indices of ``part`` ('train' or 'val') among ``n`` training files in sorted order.
+
+    Index ``i`` is validation when ``floor((i + 1) f) > floor(i f)`` for the fraction ``f``: the validation
+    files are spread evenly over the sorted list (so over every class), the same on every machine.
+    """
+    f = DEFAULT_VAL_FROM_TRAIN if val_from_train is None else val_from_train
+    if not 0.0 <= f < 1.0:
+        raise UserError(f"--val-from-train must be in [0, 1), got {f}")
+    is_val = [int((i + 1) * f) > int(i * f) for i in range(n)]
+    return [i for i in range(n) if is_val[i] == (part == "val")]
+
+
 def imagefolder_batches(root: str | os.PathLike, split: str, data_config: dict, batch_size: int = 64,
-                        limit: int | None = None, num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+                        limit: int | None = None, num_workers: int = 0, part: str | None = None,
+                        val_from_train: float | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Preprocessed (input, label) batches of a split in a fixed order (sorted class, then file name).
 
+    ``part='val'`` keeps the validation part of the split (see :func:`train_part_indices`).
     ``limit`` keeps a fixed class-balanced subset of that many images (the first image
     of each class, then the second, ...), still in that order, so a smoke run on a
     slice of ImageNet val covers every class rather than only the first few.
     """
     dataset = imagefolder_dataset(root, split, data_config)
+    indices = list(range(len(dataset)))
+    if part is not None:
+        indices = train_part_indices(len(dataset), val_from_train, part)
     if limit is not None:
-        dataset = Subset(dataset, balanced_indices(dataset.targets, limit))
+        targets = [dataset.targets[i] for i in indices]
+        indices = [indices[i] for i in balanced_indices(targets, limit)]
+    if part is not None or limit is not None:
+        dataset = Subset(dataset, indices)
     yield from DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers)
 
 
-def sample_train_images(root: str | os.PathLike, data_config: dict, n: int,
-                        generator: torch.Generator) -> torch.Tensor:
-    """``n`` distinct preprocessed training images (n, C, H, W), drawn uniformly with ``generator``."""
+def sample_train_images(root: str | os.PathLike, data_config: dict, n: int, generator: torch.Generator,
+                        val_from_train: float | None = None) -> torch.Tensor:
+    """``n`` distinct preprocessed training images (n, C, H, W), drawn uniformly with ``generator`` from
+    train/ minus its validation part."""
     dataset = imagefolder_dataset(root, "train", data_config)
-    if not 1 <= n <= len(dataset):
-        raise UserError(f"cannot sample {n} training images from {dataset.root} ({len(dataset)} available)")
-    indices = torch.randperm(len(dataset), generator=generator)[:n].tolist()
-    return torch.stack([dataset[i][0] for i in indices])
+    pool = train_part_indices(len(dataset), val_from_train, "train")
+    if not 1 <= n <= len(pool):
+        raise UserError(f"cannot sample {n} training images from {dataset.root} ({len(pool)} available)")
+    indices = torch.randperm(len(pool), generator=generator)[:n].tolist()
+    return torch.stack([dataset[pool[i]][0] for i in indices])

@@ -13,7 +13,7 @@ import torch
 from safetensors.torch import save_file
 
 from dfqbench.api import CALIBRATORS, SYNTHESIZERS, CalibrationSource, ModelContext, SyntheticSet
-from dfqbench.data.splits import test_batches
+from dfqbench.data.splits import test_batches, train_image_sampler
 from dfqbench.evaluate import EVAL_BATCH_SIZE, evaluate
 from dfqbench.profiles import Profile
 from dfqbench.quant.preset import QuantPreset
@@ -41,22 +41,6 @@ class RunSettings:
     imagenet: Path | None = None
     save_models: Path | None = None
     eval_batch_size: int = EVAL_BATCH_SIZE
-
-
-def real_image_sampler(backbone: Backbone, settings: RunSettings):
-    """Draws n preprocessed training images of the backbone's dataset with a generator."""
-    def sample(n: int, generator: torch.Generator) -> torch.Tensor:
-        if backbone.dataset == "fashion-mnist":
-            from dfqbench.data.fashion_mnist import load_fashion_mnist
-            from dfqbench.data.transforms import normalize_batch
-
-            train = load_fashion_mnist("train", settings.data_dir)
-            index = torch.randperm(len(train), generator=generator)[:n]
-            return normalize_batch(train.as_float()[index], backbone.data_config)
-        from dfqbench.data.imagefolder import sample_train_images
-
-        return sample_train_images(settings.imagenet, backbone.data_config, n, generator)
-    return sample
 
 
 def identity_of(cell: Cell, backbone: Backbone, settings: RunSettings, versions: dict) -> dict:
@@ -158,7 +142,8 @@ def calibrated_student(cell: Cell, backbone: Backbone, settings: RunSettings, ro
                             num_classes=backbone.model.num_classes, profile=settings.profile,
                             generator=stage_generator(cell.seed, stage), device=device,
                             progress=lambda done, total: progress(stage, done, total),
-                            real_images=real_image_sampler(backbone, settings))
+                            real_images=train_image_sampler(backbone.dataset, backbone.data_config,
+                                                                           settings.data_dir, settings.imagenet))
 
     times = {}
     t0 = time.time()

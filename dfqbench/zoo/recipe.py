@@ -11,6 +11,8 @@ from dfqbench.config import Config
 class TrainRecipe(Config):
     """How a zoo model is trained on Fashion-MNIST from scratch.
 
+    ``train_split`` is the Fashion-MNIST split it learns from: models trained from the validation split's
+    introduction on use ``train`` (the validation split held out); the first zoo models used ``train+val``.
     ``distill='hard'`` trains a DeiT with hard distillation from a teacher
     (``teacher``, a zoo-internal CNN) that the same command trains first.
     """
@@ -28,3 +30,4 @@ class TrainRecipe(Config):
     distill: str | None = None
     teacher: str | None = None
     teacher_epochs: int = 0
+    train_split: str = "train+val"  # 'train' holds out the validation split; the fmnist_* models saw all 60,000

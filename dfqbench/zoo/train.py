@@ -61,7 +61,7 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
 def train_loop(model: nn.Module, recipe: TrainRecipe, epochs: int, ckpt: Path, log: Log,
                data_config: dict, loss_fn: Callable, data_dir=None) -> None:
     """Seeded AdamW training over the train split, checkpointing after every epoch."""
-    train = load_fashion_mnist("train", data_dir)
+    train = load_fashion_mnist(recipe.train_split, data_dir)
     pixels, labels = train.as_float(), train.labels
     steps_per_epoch = math.ceil(len(labels) / recipe.batch_size)
     total, warmup = epochs * steps_per_epoch, recipe.warmup_epochs * steps_per_epoch
@@ -110,7 +110,7 @@ def teacher_for(entry: ZooModel, run_dir: Path, log: Log, data_dir=None) -> nn.M
     teacher = TEACHERS[recipe.teacher]()
     cfg = entry.build().pretrained_cfg
     teacher_recipe = TrainRecipe(epochs=recipe.teacher_epochs, seed=recipe.seed + 1000, weight_decay=5e-4,
-                                 label_smoothing=0.0)
+                                 label_smoothing=0.0, train_split=recipe.train_split)
     log(f"training teacher {recipe.teacher} for {recipe.teacher_epochs} epochs")
     train_loop(teacher, teacher_recipe, teacher_recipe.epochs, run_dir / entry.name / "teacher.pt", log, cfg,
                lambda m, x, y: F.cross_entropy(m(x), y), data_dir)
