@@ -13,7 +13,8 @@ from dfqbench.quant.state import Quantizer, QuantState
 
 
 class ActQuantizer(Quantizer):
-    """``x_q = (clamp(round(x / s) + z, q_min, q_max) - z) * s`` with LSQ gradients for ``s`` and ``z``.
+    """``x_q = (clamp(round(x / s) + z, q_min, q_max) - z) * s`` with LSQ gradients for ``s`` and ``z``
+    (``s``'s scaled by LSQ's ``g``, ``z``'s unscaled, as the official MimiQ/MaskAQ quantizer).
 
     The grid is unsigned (``[0, 2^b - 1]``) when the first batch it sees is
     all >= 0, signed (``[-2^(b-1), 2^(b-1) - 1]``) otherwise. ``s`` and ``z``
@@ -74,7 +75,7 @@ class ActQuantizer(Quantizer):
     def fake_quant(self, x: torch.Tensor) -> torch.Tensor:
         """``clamp(round(x/s), qmin - z, qmax - z) * s`` with a straight-through round.
 
-        Learnable ``s`` and ``z`` get LSQ's scaled gradients; frozen ones get
+        Learnable ``s`` and ``z`` get LSQ's gradients (``s``'s scaled); frozen ones get
         none, but the input still gets its straight-through gradient (see
         :class:`~dfqbench.quant.lsq_function.LSQFakeQuant`). Without autograd
         the same arithmetic runs in place.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import ClassVar
 
 from dfqbench.config import Config
 from dfqbench.errors import UserError
@@ -13,6 +14,11 @@ from dfqbench.naming import did_you_mean, match_wildcards
 class QuantPreset(Config):
     """What is quantized and how (shared/specs/protocol.md).
 
+    Version 2: the ``lsq`` range initialisation lifts a grid to its first batch's minimum and activation zero
+    points train with an unscaled gradient (see :mod:`dfqbench.quant.observers.lsq` and
+    :mod:`dfqbench.quant.lsq_function`). Both presets moved to version 2: ``psaq``'s activations are frozen, but
+    a QAT calibrator run with ``--preset psaq`` initialises them with ``lsq`` too.
+
     - weights: symmetric, per output channel, scale from max |w|;
     - activations: per tensor, uniform; ``act_learnable`` makes step and zero
       point LSQ parameters, otherwise they are frozen after calibration;
@@ -20,6 +26,8 @@ class QuantPreset(Config):
     - ``softmax_quantizer``: ``uniform``, ``log2`` or ``none`` (floating point);
     - ``first_last_8bit``: patch embedding and every classifier head at 8 bits.
     """
+
+    VERSION: ClassVar[int] = 2
 
     name: str = "standard"
     act_learnable: bool = True
