@@ -7,9 +7,10 @@ from dfqbench.api import ModelContext, Synthesizer, SyntheticSet, register_synth
 
 @register_synthesizer("real")
 class RealImages(Synthesizer):
-    """``profile.n_images`` training images drawn with the stage's generator (not data-free)."""
+    """``profile.n_images`` training images drawn with the stage's generator (not data-free), from the training
+    split minus the validation split (version 2; version 1 drew from all training images)."""
 
-    version = 1
+    version = 2
     paper = "real-data reference row (protocol.md)"
 
     def synthesize(self, ctx: ModelContext) -> SyntheticSet:

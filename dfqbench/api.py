@@ -52,6 +52,9 @@ class SyntheticSet:
         return len(self.images)
 
 
+DATA_ORACLES = ("real",)  # the only synthesizers whose context holds training images (data-free means data-free)
+
+
 @dataclasses.dataclass
 class ModelContext:
     """What every stage knows about the models and the budget."""
@@ -64,7 +67,7 @@ class ModelContext:
     generator: torch.Generator    # this stage's generator (derived from the cell's master seed)
     device: torch.device
     progress: Progress = lambda done, total: None
-    real_images: Callable[[int, torch.Generator], torch.Tensor] | None = None  # training images, for `real`
+    real_images: Callable[[int, torch.Generator], torch.Tensor] | None = None  # training images: DATA_ORACLES only
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -86,6 +89,9 @@ class Plugin:
     paper: ClassVar[str] = ""
     notes: ClassVar[str] = ""
     Config: ClassVar[type[Config]] = EmptyConfig
+    # hyper-parameters the paper leaves to tuning, with the grid `dfqbench tune` searches on the validation split;
+    # none where the values are confirmed from the authors' code
+    tunable: ClassVar[dict[str, tuple]] = {}
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else self.Config()
@@ -95,6 +101,8 @@ class Synthesizer(Plugin):
     """Makes a synthetic calibration set."""
 
     needs_quantized_model: ClassVar[bool] = False
+    # profile fields the method's paper sets differently, applied at the ``paper`` profile only (profiles.budget_for)
+    paper_budget: ClassVar[dict[str, int]] = {}
     # config fields that act only after synthesis (not part of the synthetic-set cache key)
     cache_exclude: ClassVar[tuple[str, ...]] = ("refresh",)
 

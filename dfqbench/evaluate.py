@@ -28,7 +28,8 @@ def evaluate(model: nn.Module, data: Iterable[tuple[torch.Tensor, torch.Tensor]]
              device: str | torch.device = "cpu", progress=None) -> Accuracy:
     """Top-1/top-5 over (input, label) batches already preprocessed for the model.
 
-    Top-5 is reported only when the model has at least 5 classes.
+    Top-5 is reported only when the model has at least 5 classes. Non-finite logits raise FloatingPointError:
+    an argmax over NaNs is a number (class 0), not an accuracy.
     """
     was_training = model.training
     model.eval()
@@ -36,6 +37,8 @@ def evaluate(model: nn.Module, data: Iterable[tuple[torch.Tensor, torch.Tensor]]
     try:
         for inputs, labels in data:
             logits = model(inputs.to(device))
+            if not bool(torch.isfinite(logits).all()):
+                raise FloatingPointError(f"the model's logits are not finite (NaN or inf) after {total} images")
             labels = labels.to(device)
             k = min(5, logits.shape[-1])
             topk = logits.topk(k, dim=-1).indices

@@ -42,6 +42,18 @@ PROFILES: dict[str, Profile] = {
 }
 
 
+PAPER = "paper"
+
+
+def budget_for(profile: Profile, paper_budget: dict[str, int]) -> Profile:
+    """The profile a method's cell runs at: at ``paper``, with the fields its paper sets differently
+    (``Synthesizer.paper_budget``, e.g. PSAQ-ViT's 1000 synthesis steps in all); every other profile is the same
+    for every method. The changed fields change the profile's hash, so such rows are cells of their own."""
+    if profile.name != PAPER or not paper_budget:
+        return profile
+    return dataclasses.replace(profile, **paper_budget)
+
+
 def profile_names(pattern: str | None = None) -> list[str]:
     return match_wildcards(PROFILES, pattern)
 

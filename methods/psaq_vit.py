@@ -165,6 +165,7 @@ class PSAQViT(IterativeSynthesizer):
     """``L = L_PSE + 1.0 CE(f(aug x), y) + 0.05 |R(x) - tau|``; Adam, 2 rounds of warm-up + cosine."""
 
     version = 2  # 2: hand-written KDE backward (float rounding, terms below 1e-38)
+    paper_budget = {"synth_steps": 1000}  # the paper's 2 rounds of 500 steps, where the paper profile has 2000
     paper = PAPER
     notes = "Swin: no token dropped (the authors' code drops the first token of every window)."
 

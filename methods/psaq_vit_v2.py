@@ -19,7 +19,9 @@ and the quantized student evolve in turns under the FP teacher. Ours:
   quantized model (they are not redrawn);
 - student phase (calibrator ``psaq-vit-v2``): ``T^2 KL(softmax(T(x)/T) || softmax(Q(x)/T))``
   on the current samples with the shared QAT optimiser (SGD-Nesterov, cosine
-  over all student steps, state kept across rounds);
+  over all student steps, state kept across rounds) and the shared calibration
+  augmentation, as every QAT row (``calib.augment=false`` shows the samples as
+  optimised, the behaviour of calibrator version 2);
 - 4 rounds, each a sample phase then a student phase: the initial synthesis
   is round 1's sample phase, ``source.refresh()`` the later ones.
   ``profile.calib_steps`` is split over the rounds; each sample phase runs
@@ -177,13 +179,14 @@ class PSAQViTV2(IterativeSynthesizer):
 class AdaptiveTeacherStudent(Calibrator):
     """Rounds of (sample phase, student phase); the student phase is logit-KL QAT on the current samples."""
 
-    version = 2  # 2: psaq-vit 2's KDE
+    version = 3  # 2: psaq-vit 2's KDE; 3: the shared calibration augmentation on by default
     paper = PAPER
     notes = "re-implementation: the student turns and the round schedule of the V2 loop (no public code exists)."
 
     @dataclasses.dataclass(frozen=True)
     class Config(QATConfig):
-        augment: bool = False                  # the samples are shown as optimised (no SimCLR augmentation)
+        augment: bool = True                   # the shared SimCLR augmentation, as every QAT row; false: the
+                                               # samples are shown as optimised (version 2's behaviour)
         rounds: int = 4                        # sample/student turns; profile.calib_steps split over them
         adaptive: bool = True                  # refresh (continue) the samples between rounds
 

@@ -251,13 +251,16 @@ class SARDFQ(IterativeSynthesizer):
     """``L = alpha1 L_APA + L_SL + 0.05 |R(x) - tau|`` over whole images and their MSR crops."""
 
     version = 2  # 2: class 0's target value no longer overwritten by an unused slot (hard targets were NaN)
+    paper_budget = {"synth_steps": 1000}  # 1000 synthesis steps in all, as its paper and PSAQ-ViT's code
+    tunable = {"apa_weight": (1.0, 10.0, 1e2, 1e3, 1e4, 1e5)}  # alpha1: the paper tunes it per model in [1, 1e5]
     paper = PAPER
     notes = NOTES
 
     @dataclasses.dataclass(frozen=True)
     class Config(Config):
         apa: bool = True                        # Attention Priors Alignment
-        apa_weight: float = 1e3                 # alpha1 (the paper tunes it per model in [1, 1e5])
+        apa_weight: float = 1e3                 # alpha1: our untuned default; the paper tunes it per model in
+                                                # [1, 1e5] (`dfqbench tune`)
         apa_components: int = 5                 # K_APA
         apa_sigma: tuple[float, float] = (0.5, 2.0)  # isotropic sigma range, in patches
         apa_start: float = 0.5                  # blocks l >= apa_start * L (the deeper half)

@@ -25,8 +25,8 @@ from dfqbench.config import Config
 from dfqbench.errors import UserError
 from dfqbench.quant.bits import BitWidth
 from dfqbench.registry import Registry, load_plugin_file
-from dfqbench.runner.cell import synthesis_key
-from dfqbench.runner.grid import expand_grid, parse_seeds, resolve_method
+from dfqbench.runner.cell import cell_key, synthesis_key
+from dfqbench.runner.grid import Cell, expand_grid, parse_seeds, resolve_method
 from dfqbench.runner.overrides import apply_overrides, parse_set_options, variant_label
 from dfqbench.runner.run import Reporter, run_grid
 from dfqbench.runner.seeds import stage_seed
@@ -100,7 +100,7 @@ def test_set_options_parse_and_validate():
     cfg = apply_overrides(DemoConfig, {"source": "q"}, raw["synth"], "synth", "demo")
     assert cfg == DemoConfig(lr=0.5, mask=False, source="q", alpha=None)
     assert apply_overrides(DemoConfig, {}, raw["calib"], "calib", "demo").steps == 7
-    assert variant_label("maskaq", parse_set_options(["synth.se=off"])) == "maskaq[se=off]"
+    assert variant_label("maskaq", {"synth": {"se": False}}) == "maskaq[se=false]"
     assert variant_label("maskaq", parse_set_options([])) == "maskaq"
 
 
@@ -143,7 +143,7 @@ def test_unknown_methods_suggest(entry, pattern):
 
 def test_variant_rows_carry_a_label():
     spec = resolve_method("noise", parse_set_options(["calib.augment=off"]))
-    assert spec.label == "noise[augment=off]" and json.loads(spec.overrides_json())["calib"] == {"augment": "off"}
+    assert spec.label == "noise[augment=false]" and json.loads(spec.overrides_json())["calib"] == {"augment": False}
     assert resolve_method("noise", parse_set_options(["calib.augment=off"]), label="noise-plain").label == "noise-plain"
 
 
@@ -292,3 +292,29 @@ def test_same_seed_same_result(tmp_path):
     first, _ = run(tmp_path / "a", ["noise+kd"])
     second, _ = run(tmp_path / "b", ["noise+kd"])
     assert first.done[0]["top1"] == second.done[0]["top1"]
+
+
+@pytest.mark.parametrize("spellings", [("off", "false", "0", "no", "FALSE"), ("1e3", "1000", "1000.0")])
+def test_one_config_gives_one_label_and_one_cell_id(spellings, tmp_path):
+    """``--set synth.se=off``, ``=false`` and ``=0`` are one config: one label, one overrides JSON, one cell id
+    (they used to give three rows)."""
+    key = "calib.augment" if "off" in spellings else "calib.lr"
+    specs = [resolve_method("noise", parse_set_options([f"{key}={text}"])) for text in spellings]
+    assert len({spec.label for spec in specs}) == 1
+    assert len({spec.overrides_json() for spec in specs}) == 1
+    backbone, settings = tiny_backbone(), tiny_settings(tmp_path)
+    ids = {cell_key(Cell(spec, "tiny_vit", BitWidth.parse("4w4a"), 0), backbone, settings) for spec in specs}
+    assert len(ids) == 1
+
+
+def test_a_method_declares_its_paper_budget_applied_at_the_paper_profile_only(tmp_path):
+    from dfqbench.profiles import get_profile
+    from dfqbench.runner.cell import profile_of
+
+    def steps(method, profile):
+        cell = expand_grid([resolve_method(method, {})], ["tiny_vit"], [W4A4], [0])[0]
+        return profile_of(cell, tiny_settings(tmp_path, profile=get_profile(profile))).synth_steps
+
+    assert steps("psaq-vit", "paper") == steps("sardfq", "paper") == 1000
+    assert steps("mimiq", "paper") == steps("maskaq", "paper") == get_profile("paper").synth_steps == 2000
+    assert {steps(m, "bench") for m in ("psaq-vit", "sardfq", "mimiq")} == {get_profile("bench").synth_steps}

@@ -43,9 +43,10 @@ def root(threads: int = typer.Option(0, "--threads", help="Torch threads (defaul
 
 
 def _register_commands() -> None:
-    from dfqbench.cli import cache_cmd, data_cmd, eval_cmd, list_cmd, run_cmd, table_cmd, zoo_cmd
+    from dfqbench.cli import cache_cmd, data_cmd, eval_cmd, list_cmd, run_cmd, table_cmd, tune_cmd, zoo_cmd
 
     app.command("run")(run_cmd.run_command)
+    app.command("tune")(tune_cmd.tune_command)
     app.command("table")(table_cmd.table_command)
     app.command("export")(table_cmd.export_command)
     app.command("import")(table_cmd.import_command)

@@ -63,9 +63,10 @@ def samples_export(
     from dfqbench.zoo.registry import get_zoo_model, is_zoo_model
 
     cache = SynthesisCache(cache_dir)
-    synthetic = cache.load(key)
-    if synthetic is None:
+    hit = cache.load(key)
+    if hit is None:
         raise UserError(f"no cached set '{key}' in {cache_dir} (see: dfqbench cache list)")
+    synthetic = hit.synthetic
     meta = next((e.meta for e in cache.entries() if e.key == key), {})
     name = model or meta.get("model")
     if name and is_zoo_model(name):

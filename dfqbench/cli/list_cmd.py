@@ -91,4 +91,8 @@ def list_command(
             p = PROFILES[name]
             table.add_row(name, *(str(v) for v in (p.n_images, p.synth_batch_size, p.synth_steps, p.calib_steps,
                                                    p.calib_batch_size, p.refreshes)), p.description)
+        own = {n: cls.paper_budget for n, cls in SYNTHESIZERS.items() if cls.paper_budget}
+        if own and any(name == "paper" for name in profile_names(pattern)):
+            table.caption = "at paper, methods with their paper's own budget: " + "; ".join(
+                f"{n}: " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in b.items()) for n, b in own.items())
     console.print(table)

@@ -54,6 +54,8 @@ def run_command(
     limit: int = typer.Option(None, help="Evaluate only N test images (smoke runs; recorded as n_eval)."),
     data_dir: Path = data_dir_option(),
     imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root (train/ and val/) for timm models."),
+    tuning: list[Path] = typer.Option(None, "--tuning", help="Tuning file of `dfqbench tune` (repeatable): its "
+                                      "values become the method's overrides on its model; rows read METHOD[tuned]."),
     shard: str = typer.Option(None, help="K/N: run only part K of N of the grid (cells sharing a synthetic set stay "
                                          "in one part), e.g. on N machines with their own stores. On one store, "
                                          "simply start the same command N times: the processes share the cells "
@@ -78,41 +80,76 @@ def run_command(
 
       dfqbench --threads 1 run --profile bench &  dfqbench --threads 1 run --profile bench   (two processes, one grid)
     """
-    from dfqbench.profiles import get_profile
     from dfqbench.quant.bits import parse_bit_list
     from dfqbench.registry import load_plugin_file
-    from dfqbench.runner.cache import SynthesisCache
-    from dfqbench.runner.cell import RunSettings
-    from dfqbench.runner.grid import ablation_specs, expand_grid, parse_seeds, resolve_method
+    from dfqbench.runner.grid import expand_grid, parse_seeds
     from dfqbench.runner.overrides import parse_set_options
     from dfqbench.runner.shard import parse_shard, select_shard
+    from dfqbench.runner.tune import load_tuning
 
     for path in plugin or []:
         load_plugin_file(path)
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit must be at least 1, got {limit}")
     raw = parse_set_options(set_ or [])
     names = [m.strip() for m in (methods.split(",") if methods else default_methods()) if m.strip()]
     if label and len([n for n in names if n != "fp"]) != 1:
         raise UserError("--label names one variant: give exactly one method besides fp")
-    specs = [resolve_method(name, raw if name != "fp" else {}, label if name != "fp" else None) for name in names]
-    if ablations:
-        if any(raw.values()) or label:
-            raise UserError("--ablations makes its own variants: it cannot be combined with --set or --label")
-        specs += ablation_specs(names)
-    cells = expand_grid(specs, [m.strip() for m in models.split(",") if m.strip()], parse_bit_list(bits),
-                        parse_seeds(seeds))
+    if ablations and (any(raw.values()) or label):
+        raise UserError("--ablations makes its own variants: it cannot be combined with --set or --label")
+    model_names, bit_list, seed_list = [m.strip() for m in models.split(",") if m.strip()], parse_bit_list(bits), \
+        parse_seeds(seeds)
+    tunings = [load_tuning(path) for path in tuning or []]
+    if not tunings:
+        cells = expand_grid(method_specs(names, raw, label, ablations, {}), model_names, bit_list, seed_list)
+    else:  # a tuning holds one model's values: the rows of each model are resolved with its own
+        cells = [cell for model in model_names
+                 for cell in expand_grid(method_specs(names, raw, label, ablations, tuned_for(tunings, model, names)),
+                                         [model], bit_list, seed_list)]
     if shard is not None:
         index, count = parse_shard(shard)
         total, cells = len(cells), select_shard(cells, index, count)
         console.print(f"shard {index}/{count}: {len(cells)} of the grid's {total} cells", highlight=False)
         if not cells:
             return
-    settings = RunSettings(preset=preset_with_switches(preset, preset_set or []), profile=get_profile(profile),
-                           device=resolve_device(device),
-                           cache=SynthesisCache(cache_dir), limit=limit, data_dir=data_dir, imagenet=imagenet,
-                           save_models=save_models)
+    settings = make_settings(preset, preset_set or [], profile, device, cache_dir, limit, data_dir, imagenet,
+                             save_models)
     execute(cells, settings, store, out)
+
+
+def method_specs(names: list[str], raw: dict, label: str | None, ablations: bool, tuned: dict) -> list:
+    """The rows of ``--methods`` (with ``--set``/``--label``), and their ablation rows, with tuned values."""
+    from dfqbench.runner.grid import ablation_specs, resolve_method
+
+    specs = [resolve_method(name, {}) if name == "fp" else resolve_method(name, raw, label, *tuned.get(name, ()))
+             for name in names]
+    return specs + (ablation_specs(names, tuned) if ablations else [])
+
+
+def tuned_for(tunings: list, model: str, names: list[str]) -> dict:
+    """``{method: (tuned --set strings, file hash)}`` for one model; a tuned method without a file for it is an
+    error (its rows would mix tuned and untuned values)."""
+    from dfqbench.runner.tune import tuned_overrides
+
+    mine = {t.method: t for t in tunings if t.model == model}
+    for method in {t.method for t in tunings} - set(mine):
+        raise UserError(f"--tuning has {method} for another model but none for {model}: tune it there too "
+                        f"(dfqbench tune --methods {method} --models {model}) or leave {model} out")
+    for unused in [t for t in mine.values() if t.method not in names]:
+        raise UserError(f"--tuning {unused.path} is for {unused.method}, which is not in --methods")
+    return {method: (tuned_overrides(t), t.sha256) for method, t in mine.items()}
+
+
+def make_settings(preset: str, preset_set: list[str], profile: str, device: str, cache_dir: Path,
+                  limit: int | None, data_dir: Path | None, imagenet: Path | None, save_models: Path | None):
+    """Run settings from the command line's values, each checked (one-line errors)."""
+    from dfqbench.profiles import get_profile
+    from dfqbench.runner.cache import SynthesisCache
+    from dfqbench.runner.cell import RunSettings
+
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    return RunSettings(preset=preset_with_switches(preset, preset_set), profile=get_profile(profile),
+                       device=resolve_device(device), cache=SynthesisCache(cache_dir), limit=limit,
+                       data_dir=data_dir, imagenet=imagenet, save_models=save_models)
 
 
 def preset_with_switches(name: str, items: list[str]):
@@ -136,17 +173,25 @@ def preset_with_switches(name: str, items: list[str]):
     return dataclasses.replace(preset, name=f"{name}[{label}]")
 
 
-def execute(cells, settings, store_path: Path, out: Path) -> None:
-    """Run the grid, then print and write its leaderboard; exit 1 if a cell failed, 130 if interrupted."""
+def run_with_display(cells, settings, store_path: Path):
+    """Run the grid with the terminal's progress display (or log lines when redirected); return its report."""
     from dfqbench.cli.run_display import LogReporter, RichReporter
-    from dfqbench.cli.table_cmd import print_and_write
     from dfqbench.runner.run import prepare_grid, run_grid
     from dfqbench.store.sqlite import ResultStore
 
     backbones = prepare_grid(cells)  # bad input fails here, before any display or work
     display = RichReporter() if err_console.is_terminal else LogReporter()
     with ResultStore(store_path) as store, display as reporter:
-        report = run_grid(cells, settings, store, reporter, load=backbones.__getitem__)
+        return run_grid(cells, settings, store, reporter, load=backbones.__getitem__)
+
+
+def execute(cells, settings, store_path: Path, out: Path) -> None:
+    """Run the grid, then print and write its leaderboard; exit 1 if a cell failed, 130 if interrupted."""
+    from dfqbench.cli.table_cmd import print_and_write
+    from dfqbench.store.sqlite import ResultStore
+
+    report = run_with_display(cells, settings, store_path)
+    with ResultStore(store_path) as store:
         ids = [row["cell_id"] for row in report.done + report.skipped + report.failed]
         frame = store.to_frame(cell_id=ids)
     if len(frame):

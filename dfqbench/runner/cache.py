@@ -7,12 +7,19 @@ calibrates on GPU images), and, for a synthesizer that needs
 the quantized model, the bits and the preset too. A synthesizer that does
 not need the quantized model therefore runs once and is reused across
 bit-widths and calibrators.
+
+Each entry carries the SHA-256 of its tensors' bytes and the seconds it took to make. A read verifies the hash:
+an entry whose bytes were altered, that lacks a tensor or a hash, or that holds non-finite pixels is removed
+with one line on stderr and counts as a miss, so the set is made again instead of being used silently or
+failing its cell on every rerun.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,27 +45,71 @@ class CacheEntry:
     meta: dict
 
 
+@dataclass(frozen=True)
+class CacheHit:
+    synthetic: SyntheticSet
+    seconds: float | None  # how long making the set took (None for entries that did not record it)
+
+
+def content_hash(tensors: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over each tensor's name, dtype, shape and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def stderr_line(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
 class SynthesisCache:
-    def __init__(self, root: Path = DEFAULT_CACHE) -> None:
+    def __init__(self, root: Path = DEFAULT_CACHE, say: Callable[[str], None] = stderr_line) -> None:
         self.root = Path(root)
+        self.say = say
 
     def path(self, key: str) -> Path:
         return self.root / f"{key}.safetensors"
 
-    def load(self, key: str) -> SyntheticSet | None:
+    def load(self, key: str) -> CacheHit | None:
+        """The verified entry, or None: absent, or bad (then removed, with one line saying why)."""
         path = self.path(key)
         if not path.is_file():
             return None
+        problem, hit = self.verified(path)
+        if problem is None:
+            return hit
+        path.unlink(missing_ok=True)
+        self.say(f"cache: removed entry {key} ({problem}); the synthetic set is made again")
+        return None
+
+    @staticmethod
+    def verified(path: Path) -> tuple[str | None, CacheHit | None]:
+        """``(None, hit)`` for a sound entry, else ``(what is wrong, None)``."""
         try:
             tensors = load_file(str(path))
-        except (SafetensorError, OSError):
-            return None  # a corrupt entry is a miss; it is overwritten
-        return SyntheticSet(tensors["images"], tensors.get("labels"))
+            with safe_open(str(path), "pt") as fh:
+                meta = json.loads((fh.metadata() or {}).get("dfqbench", "{}"))
+        except (SafetensorError, OSError, json.JSONDecodeError) as exc:
+            return f"unreadable: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", None
+        if "images" not in tensors:
+            return "no images tensor", None
+        if meta.get("sha256") is None:
+            return "no content hash", None
+        if content_hash(tensors) != meta["sha256"]:
+            return "content does not match its hash", None
+        synthetic = SyntheticSet(tensors["images"], tensors.get("labels"))
+        if not images_finite(synthetic):
+            return "non-finite pixels", None
+        return None, CacheHit(synthetic, meta.get("seconds"))
 
-    def save(self, key: str, synthetic: SyntheticSet, meta: dict) -> Path:
+    def save(self, key: str, synthetic: SyntheticSet, meta: dict, seconds: float | None = None) -> Path:
         tensors = {"images": synthetic.images.detach().cpu().contiguous()}
         if synthetic.labels is not None:
             tensors["labels"] = synthetic.labels.detach().cpu().contiguous()
+        meta = {**meta, "sha256": content_hash(tensors), "seconds": seconds}
         with atomic_path(self.path(key)) as tmp:
             save_file(tensors, tmp, metadata={"dfqbench": json.dumps(meta, sort_keys=True)})
         return self.path(key)

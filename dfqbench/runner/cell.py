@@ -12,19 +12,19 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from dfqbench.api import CALIBRATORS, SYNTHESIZERS, CalibrationSource, ModelContext, SyntheticSet
-from dfqbench.data.splits import test_batches, train_image_sampler
+from dfqbench.api import CALIBRATORS, DATA_ORACLES, SYNTHESIZERS, CalibrationSource, ModelContext, SyntheticSet
+from dfqbench.data.splits import eval_batches, train_image_sampler
 from dfqbench.evaluate import EVAL_BATCH_SIZE, evaluate
-from dfqbench.profiles import Profile
+from dfqbench.profiles import Profile, budget_for
 from dfqbench.quant.preset import QuantPreset
 from dfqbench.quant.state import QuantState, set_quant_state
 from dfqbench.quant.wrap import wrap_model
 from dfqbench.runner.cache import SynthesisCache, cache_key, images_finite
 from dfqbench.runner.grid import Cell
-from dfqbench.runner.overrides import apply_overrides
+from dfqbench.runner.overrides import build_config
 from dfqbench.runner.provenance import PeakMemory, git_commit, package_versions
 from dfqbench.runner.seeds import stage_generator, stage_seed
-from dfqbench.store.schema import cell_id
+from dfqbench.store.schema import ID_SCHEME, cell_id
 from dfqbench.zoo.backbones import Backbone
 
 StageProgress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -41,15 +41,34 @@ class RunSettings:
     imagenet: Path | None = None
     save_models: Path | None = None
     eval_batch_size: int = EVAL_BATCH_SIZE
+    split: str = "test"                  # 'test' for tables, 'val' for tuning
+    val_from_train: float | None = None  # ImageFolder: the share of train/ held out as 'val'
+
+    def evaluation(self, dataset: str) -> str:
+        """What the top-1 is measured on, as the identity names it: ``test``, ``test[:500]``, ``val``, ..."""
+        label = self.split + (f"[:{self.limit}]" if self.limit is not None else "")
+        if dataset == "imagenet" and self.split == "val":
+            label += f"(val-from-train={self.val_from_train if self.val_from_train is not None else 'default'})"
+        return label
+
+
+def profile_of(cell: Cell, settings: RunSettings) -> Profile:
+    """The cell's budget: the run's profile, with the method's own paper budget at ``paper``."""
+    if cell.method.is_fp:
+        return settings.profile
+    return budget_for(settings.profile, SYNTHESIZERS.get(cell.method.synthesizer).paper_budget)
 
 
 def identity_of(cell: Cell, backbone: Backbone, settings: RunSettings, versions: dict) -> dict:
+    profile = profile_of(cell, settings)
     return {
         "method": cell.method.label, "synthesizer": cell.method.synthesizer, "calibrator": cell.method.calibrator,
         "overrides": cell.method.overrides_json(), "model": cell.model, "weights_hash": backbone.weights_hash,
         "bits": cell.bits_label, "preset": settings.preset.name, "preset_hash": settings.preset.hash(),
-        "profile": settings.profile.name, "profile_hash": settings.profile.hash(), "seed": cell.seed,
-        "versions": json.dumps(versions, sort_keys=True),
+        "profile": profile.name, "profile_hash": profile.hash(), "seed": cell.seed,
+        "versions": json.dumps(versions, sort_keys=True), "evaluation": settings.evaluation(backbone.dataset),
+        "device_type": settings.device.type, "threads": torch.get_num_threads(),
+        "id_scheme": ID_SCHEME,
     }
 
 
@@ -57,11 +76,11 @@ def plugin_configs(cell: Cell):
     """The synthesizer and calibrator instances of a cell, configs validated."""
     spec = cell.method
     synth_cls, calib_cls = SYNTHESIZERS.get(spec.synthesizer), CALIBRATORS.get(spec.calibrator)
-    raw = spec.raw_overrides
-    synth = synth_cls(apply_overrides(synth_cls.Config, spec.synth_overrides, raw.get("synth", {}), "synth",
-                                      spec.synthesizer))
-    calib = calib_cls(apply_overrides(calib_cls.Config, spec.calib_overrides, raw.get("calib", {}), "calib",
-                                      spec.calibrator))
+    typed = spec.overrides
+    synth = synth_cls(build_config(synth_cls.Config, spec.synth_overrides, typed.get("synth", {}), "synth",
+                                   spec.synthesizer))
+    calib = calib_cls(build_config(calib_cls.Config, spec.calib_overrides, typed.get("calib", {}), "calib",
+                                   spec.calibrator))
     return synth, calib
 
 
@@ -73,7 +92,7 @@ def cell_versions(cell: Cell) -> dict:
 
 
 def synthesis_key(synth, cell: Cell, backbone: Backbone, settings: RunSettings) -> str:
-    p = settings.profile
+    p = profile_of(cell, settings)
     config = {k: v for k, v in synth.config.to_dict().items() if k not in synth.cache_exclude}
     fields = {"synthesizer": synth.name, "version": synth.version, "config": config,
               "weights": backbone.weights_hash, "seed": cell.seed, "device": settings.device.type,
@@ -95,7 +114,7 @@ def base_row(cell: Cell, backbone: Backbone, settings: RunSettings) -> dict:
     identity = identity_of(cell, backbone, settings, versions)
     return {**identity, "cell_id": cell_id(identity), "git_commit": git_commit(),
             "package_versions": package_versions(), "device": str(settings.device),
-            "threads": torch.get_num_threads(), "profile_config": settings.profile.to_json(),
+            "profile_config": profile_of(cell, settings).to_json(), "tuning": cell.method.tuning,
             "preset_config": settings.preset.to_json(),
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
@@ -111,8 +130,8 @@ def run_cell(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, p
         else:
             evaluated, cached, times = calibrated_student(cell, backbone, settings, row, progress)
         t0 = time.time()
-        batches = test_batches(backbone.dataset, backbone.data_config, settings.eval_batch_size, settings.limit,
-                               settings.data_dir, settings.imagenet)
+        batches = eval_batches(backbone.dataset, backbone.data_config, settings.eval_batch_size, settings.limit,
+                               settings.data_dir, settings.imagenet, settings.split, settings.val_from_train)
         total = settings.limit or None
         seen = [0]
 
@@ -122,11 +141,53 @@ def run_cell(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, p
 
         acc = evaluate(evaluated, batches, device=device, progress=advance)
         times["evaluation"] = time.time() - t0
-        total_seconds = time.time() - start
+        # a reused set costs what making it cost, not the time it took to load it
+        total_seconds = time.time() - start + times.get("synthesis", 0.0) - times.get("synthesis_load", 0.0)
     return {"status": "ok", "error": None, "top1": acc.top1, "top5": acc.top5, "n_eval": acc.n,
             "seconds_synthesis": times.get("synthesis"), "seconds_calibration": times.get("calibration"),
             "seconds_evaluation": times["evaluation"], "seconds_total": total_seconds,
             "peak_memory_mb": memory.peak_mb, "synthesis_cached": cached}
+
+
+def model_context(cell: Cell, backbone: Backbone, settings: RunSettings, teacher, student, synth,
+                  progress: StageProgress):
+    """``context(stage)``: the ModelContext of one stage. Data-free means data-free: training images are handed
+    to the ``real`` reference's synthesizer only (a method plugin's context has none)."""
+    real_images = None
+    if synth.name in DATA_ORACLES:
+        real_images = train_image_sampler(backbone.dataset, backbone.data_config, settings.data_dir,
+                                          settings.imagenet, settings.val_from_train)
+
+    def context(stage: str) -> ModelContext:
+        return ModelContext(teacher=teacher, student=student, data_config=backbone.data_config,
+                            num_classes=backbone.model.num_classes, profile=profile_of(cell, settings),
+                            generator=stage_generator(cell.seed, stage), device=settings.device,
+                            progress=lambda done, total: progress(stage, done, total), real_images=real_images)
+    return context
+
+
+def synthetic_set(synth, key: str, cell: Cell, settings: RunSettings, context,
+                  times: dict) -> tuple[SyntheticSet, bool]:
+    """The cell's synthetic set from the cache, or made now and cached with the time it took.
+
+    ``times['synthesis']`` is the time it took to make the set (recorded with a cached set);
+    ``times['synthesis_load']`` the time this cell spent on it."""
+    t0 = time.time()
+    hit = settings.cache.load(key)
+    if hit is not None:
+        synthetic, times["synthesis"] = hit.synthetic, hit.seconds
+    else:
+        synthetic = synth.synthesize(context("synthesis"))
+        if not images_finite(synthetic):
+            raise FloatingPointError("synthesis produced NaN or infinite pixels")
+        times["synthesis"] = time.time() - t0
+        settings.cache.save(key, synthetic, {"synthesizer": synth.name, "version": synth.version,
+                                             "model": cell.model, "seed": cell.seed,
+                                             "profile": settings.profile.name,
+                                             "bits": str(cell.bits) if synth.needs_quantized_model else None},
+                            seconds=times["synthesis"])
+    times["synthesis_load"] = time.time() - t0
+    return synthetic, hit is not None
 
 
 def calibrated_student(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, progress: StageProgress):
@@ -136,31 +197,12 @@ def calibrated_student(cell: Cell, backbone: Backbone, settings: RunSettings, ro
     teacher = wrap_model(model, settings.preset, cell.bits).to(device).eval().requires_grad_(False)
     student = wrap_model(model, settings.preset, cell.bits).to(device).eval()
     set_quant_state(student, QuantState.QUANTIZE)  # uninitialised ranges set themselves on the first batch
-
-    def context(stage: str) -> ModelContext:
-        return ModelContext(teacher=teacher, student=student, data_config=backbone.data_config,
-                            num_classes=backbone.model.num_classes, profile=settings.profile,
-                            generator=stage_generator(cell.seed, stage), device=device,
-                            progress=lambda done, total: progress(stage, done, total),
-                            real_images=train_image_sampler(backbone.dataset, backbone.data_config,
-                                                                           settings.data_dir, settings.imagenet))
-
+    context = model_context(cell, backbone, settings, teacher, student, synth, progress)
     times = {}
-    t0 = time.time()
     key = synthesis_key(synth, cell, backbone, settings)
-    synthetic = settings.cache.load(key)
-    cached = synthetic is not None
-    if synthetic is None:
-        synthetic = synth.synthesize(context("synthesis"))
-        if not images_finite(synthetic):
-            raise FloatingPointError("synthesis produced NaN or infinite pixels")
-        settings.cache.save(key, synthetic, {"synthesizer": synth.name, "version": synth.version,
-                                             "model": cell.model, "seed": cell.seed,
-                                             "profile": settings.profile.name,
-                                             "bits": str(cell.bits) if synth.needs_quantized_model else None})
+    synthetic, cached = synthetic_set(synth, key, cell, settings, context, times)
     synthetic = SyntheticSet(synthetic.images.to(device),
                              None if synthetic.labels is None else synthetic.labels.to(device))
-    times["synthesis"] = time.time() - t0
     t0 = time.time()
     source = CalibrationSource(synth, context("refresh"), synthetic)
     calib.calibrate(context("calibration"), source)

@@ -11,7 +11,7 @@ from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, Method
 from dfqbench.errors import UserError
 from dfqbench.naming import did_you_mean
 from dfqbench.quant.bits import BitWidth
-from dfqbench.runner.overrides import STAGES, parse_set_options, variant_label
+from dfqbench.runner.overrides import STAGES, json_value, parse_set_options, parse_typed, variant_label
 
 FP = "fp"
 
@@ -25,14 +25,17 @@ class MethodSpec:
     calibrator: str
     synth_overrides: dict[str, Any]
     calib_overrides: dict[str, Any]
-    raw_overrides: dict[str, dict[str, str]]  # the --set strings (the variant)
+    overrides: dict[str, dict[str, Any]]  # the --set values, typed by the plugins' configs (the variant)
+    tuning: str | None = None             # SHA-256 of the tuning file whose values are among the overrides
 
     @property
     def is_fp(self) -> bool:
         return self.label == FP
 
     def overrides_json(self) -> str:
-        return json.dumps({stage: self.raw_overrides.get(stage, {}) for stage in STAGES}, sort_keys=True)
+        """The variant as JSON of typed values: one config, one spelling, one cell id."""
+        return json.dumps({stage: {k: json_value(v) for k, v in self.overrides.get(stage, {}).items()}
+                           for stage in STAGES}, sort_keys=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,8 +53,12 @@ class Cell:
         return f"{self.method.label} · {self.model} · {self.bits_label} · seed {self.seed}"
 
 
-def resolve_method(entry: str, raw: dict[str, dict[str, str]], label: str | None = None) -> MethodSpec:
-    """``mimiq`` (a registered method), ``noise+ptq`` (synthesizer or method + calibrator) or ``fp``."""
+def resolve_method(entry: str, raw: dict[str, dict[str, str]], label: str | None = None,
+                   tuned: dict[str, dict[str, str]] | None = None, tuning: str | None = None) -> MethodSpec:
+    """``mimiq`` (a registered method), ``noise+ptq`` (synthesizer or method + calibrator) or ``fp``.
+
+    ``tuned`` holds the values of a tuning file (``tuning``: its hash): they go under the ``--set`` ones, and the
+    label says the row is tuned (``sardfq[tuned]``, ``sardfq[tuned,apa=false]``)."""
     entry = entry.strip()
     if entry == FP:
         return MethodSpec(FP, "", "", {}, {}, {})
@@ -72,20 +79,28 @@ def resolve_method(entry: str, raw: dict[str, dict[str, str]], label: str | None
             raise UserError(f"unknown method '{entry}'{did_you_mean(entry, known)} (see: dfqbench list methods; "
                             "cross a synthesizer with a calibrator as SYNTH+CALIB)")
         base = METHODS.get(entry)
-    SYNTHESIZERS.get(base.synthesizer)
-    CALIBRATORS.get(base.calibrator)
-    has_variant = any(raw.get(stage) for stage in STAGES)
-    return MethodSpec(label or variant_label(entry, raw), base.synthesizer, base.calibrator,
-                      dict(base.synth_overrides), dict(base.calib_overrides),
-                      {stage: dict(raw.get(stage, {})) for stage in STAGES} if has_variant else {})
+    plugins = {"synth": (SYNTHESIZERS.get(base.synthesizer), base.synthesizer),
+               "calib": (CALIBRATORS.get(base.calibrator), base.calibrator)}
+    typed = {stage: parse_typed(cls.Config, raw.get(stage, {}), stage, name)
+             for stage, (cls, name) in plugins.items()}
+    from_tuning = {stage: parse_typed(cls.Config, (tuned or {}).get(stage, {}), stage, name)
+                   for stage, (cls, name) in plugins.items()}
+    merged = {stage: {**from_tuning[stage], **typed[stage]} for stage in STAGES}
+    has_variant = any(merged.values())
+    return MethodSpec(label or variant_label(entry, typed, tuned=bool(tuned)), base.synthesizer, base.calibrator,
+                      dict(base.synth_overrides), dict(base.calib_overrides), merged if has_variant else {},
+                      tuning if tuned else None)
 
 
-def ablation_specs(entries: list[str]) -> list[MethodSpec]:
+def ablation_specs(entries: list[str], tuned: dict[str, tuple[dict, str]] | None = None) -> list[MethodSpec]:
     """The ablation rows of the registered methods among ``entries``: per method, one variant per component
-    it declares, that component off (``maskaq`` -> ``maskaq[se=false]``, ``maskaq[maa=false]``, ...).
+    it declares, that component off (``maskaq`` -> ``maskaq[se=false]``, ``maskaq[maa=false]``, ...), built on a
+    method's tuned values where ``tuned`` has them (``{method: (overrides, hash)}``).
     Reference rows and crossings have none; it is an error if no entry has any."""
+    tuned = tuned or {}
     methods = [METHODS.get(e.strip()) for e in entries if e.strip() in METHODS.names()]
-    specs = [resolve_method(m.name, parse_set_options(list(items))) for m in methods for items in m.ablations.values()]
+    specs = [resolve_method(m.name, parse_set_options(list(items)), None, *tuned.get(m.name, (None, None)))
+             for m in methods for items in m.ablations.values()]
     if not specs:
         with_ablations = [name for name, m in METHODS.items() if m.ablations]
         raise UserError(f"none of {', '.join(entries)} declares ablations (methods that do: "

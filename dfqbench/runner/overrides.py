@@ -53,24 +53,56 @@ def _convert(text: str, annotation: Any, where: str) -> Any:
     raise UserError(f"{where} cannot be set from the command line")
 
 
-def apply_overrides(config_cls: type[Config], base: dict[str, Any], raw: dict[str, str], stage: str,
-                    plugin: str) -> Config:
-    """The plugin's config with the method's ``base`` overrides, then the command line's ``raw`` ones."""
-    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+def parse_typed(config_cls: type[Config], raw: dict[str, str], stage: str, plugin: str) -> dict[str, Any]:
+    """``--set`` strings of one stage checked against ``config_cls`` and converted to its field types."""
+    fields = {f.name for f in dataclasses.fields(config_cls)}
     hints = typing.get_type_hints(config_cls)
-    values = dict(base)
+    typed = {}
     for key, text in raw.items():
         if key not in fields:
             raise UserError(f"{plugin} has no {stage} option '{key}'{did_you_mean(key, fields)} "
                             f"(options: {', '.join(fields) or 'none'})")
-        values[key] = _convert(text, hints[key], f"{stage}.{key} of {plugin}")
+        typed[key] = _convert(text, hints[key], f"{stage}.{key} of {plugin}")
+    return typed
+
+
+def build_config(config_cls: type[Config], base: dict[str, Any], typed: dict[str, Any], stage: str,
+                 plugin: str) -> Config:
+    """The plugin's config with the method's ``base`` overrides, then the typed ``--set`` ones."""
     try:
-        return config_cls(**values)
+        return config_cls(**{**base, **typed})
     except (TypeError, ValueError) as exc:
         raise UserError(f"invalid {stage} config for {plugin}: {exc}") from None
 
 
-def variant_label(method: str, raw: dict[str, dict[str, str]]) -> str:
-    """``maskaq`` + ``{"synth": {"se": "off"}}`` -> ``maskaq[se=off]``; the plain name without overrides."""
-    parts = [f"{key}={value}" for stage in STAGES for key, value in sorted(raw.get(stage, {}).items())]
+def apply_overrides(config_cls: type[Config], base: dict[str, Any], raw: dict[str, str], stage: str,
+                    plugin: str) -> Config:
+    """The plugin's config with the method's ``base`` overrides, then the command line's ``raw`` strings."""
+    return build_config(config_cls, base, parse_typed(config_cls, raw, stage, plugin), stage, plugin)
+
+
+def canonical_text(value: Any) -> str:
+    """One spelling per value: ``off``, ``false`` and ``0`` of a bool field are all ``false``; floats by repr."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    if isinstance(value, (tuple, list)):
+        return ":".join(canonical_text(v) for v in value)
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def json_value(value: Any) -> Any:
+    """A typed override as JSON (tuples as lists)."""
+    return [json_value(v) for v in value] if isinstance(value, (tuple, list)) else value
+
+
+def variant_label(method: str, overrides: dict[str, dict[str, Any]], tuned: bool = False) -> str:
+    """``maskaq`` + ``{"synth": {"se": False}}`` -> ``maskaq[se=false]``; the plain name without overrides;
+    ``sardfq[tuned]`` / ``sardfq[tuned,apa=false]`` for a method run with a tuning file's values.
+
+    Built from the typed values, so ``se=off``, ``se=false`` and ``se=0`` give one label."""
+    parts = ["tuned"] if tuned else []
+    parts += [f"{key}={canonical_text(value)}" for stage in STAGES
+              for key, value in sorted(overrides.get(stage, {}).items())]
     return f"{method}[{','.join(parts)}]" if parts else method

@@ -30,7 +30,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 def synthesis_group(cell: Cell) -> tuple[str, str, str, int]:
     """What decides a cell's synthetic set, besides the bit-width some synthesizers also use."""
     spec = cell.method
-    overrides = {**spec.synth_overrides, **spec.raw_overrides.get("synth", {})}
+    overrides = {**spec.synth_overrides, **spec.overrides.get("synth", {})}
     return spec.synthesizer or spec.label, json.dumps(overrides, sort_keys=True, default=str), cell.model, cell.seed
 
 

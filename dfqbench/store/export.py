@@ -8,8 +8,8 @@ import pandas as pd
 
 from dfqbench.atomic import atomic_path
 from dfqbench.errors import UserError
-from dfqbench.store.schema import COLUMNS, IDENTITY
-from dfqbench.store.sqlite import INTEGER_COLUMNS, REAL_COLUMNS, ResultStore, typed_frame
+from dfqbench.store.schema import COLUMNS, IDENTITY_V1
+from dfqbench.store.sqlite import INTEGER_COLUMNS, REAL_COLUMNS, ResultStore, normalize_row, typed_frame
 
 REQUIRED_COLUMNS = ("method", "model", "bits", "seed", "top1", "status")
 
@@ -57,7 +57,7 @@ def read_results_csv(path: str | Path) -> pd.DataFrame:
 
     frame = raw.astype(object)
     for column in frame.columns:
-        if column not in IDENTITY:  # '' is a real identity value (the fp row's synthesizer); elsewhere it is missing
+        if column not in IDENTITY_V1:  # '' is a real identity value (the fp row's synthesizer); elsewhere missing
             frame[column] = frame[column].where(frame[column] != "", None)
         if column in REAL_COLUMNS or column in INTEGER_COLUMNS:
             frame[column] = _numeric(frame[column], path)
@@ -78,14 +78,17 @@ def read_results_csv(path: str | Path) -> pd.DataFrame:
 def import_csv(store: ResultStore, path: str | Path) -> tuple[int, int]:
     """Load an exported CSV into ``store`` (to resume a grid from committed results); return (written, rows).
 
-    Finished cells already in the store are kept; the CSV's cells keep their ids.
+    Finished cells already in the store are kept; the CSV's cells keep their ids, rows of an older identity
+    scheme included (they are never computed again). Every row is checked before any is written: a bad row is
+    a UserError naming its line, and the store is left as it was.
     """
     frame = read_results_csv(path)
-    missing = [c for c in IDENTITY if frame[c].isna().any()]
-    if missing:
-        raise UserError(f"cannot import {path}: identity columns with missing values: {', '.join(missing)}")
-    written = 0
-    for record in frame[list(COLUMNS)].to_dict("records"):
+    rows = []
+    for line, record in enumerate(frame[list(COLUMNS)].to_dict("records"), start=2):  # line 1 is the header
         row = {k: (None if pd.isna(v) else v) for k, v in record.items()}
-        written += bool(store.put(row))
+        try:
+            rows.append(normalize_row(row))
+        except ValueError as exc:
+            raise UserError(f"cannot import {path}: line {line}: {exc}") from None
+    written = sum(bool(store.put(row)) for row in rows)
     return written, len(frame)

@@ -22,12 +22,13 @@ import pandas as pd
 
 from dfqbench.errors import UserError
 from dfqbench.store.claims import CLAIMS_TABLE, ClaimBoard
-from dfqbench.store.schema import COLUMNS, IDENTITY, cell_id
+from dfqbench.store.schema import COLUMNS, IDENTITY_BY_SCHEME, IDENTITY_V2_EXTRA, cell_id, id_scheme_of
 
 DEFAULT_STORE = Path("runs") / "dfqbench.sqlite"
 BUSY_TIMEOUT_S = 60.0
 
-INTEGER_COLUMNS = frozenset({"seed", "n_eval", "synthesis_cached", "threads"})
+INTEGER_COLUMNS = frozenset({"seed", "n_eval", "synthesis_cached", "threads", "id_scheme"})
+ADDED_COLUMNS = frozenset(IDENTITY_V2_EXTRA + ("id_scheme", "tuning")) - {"threads"}  # added to older stores
 REAL_COLUMNS = frozenset(
     {"top1", "top5", "seconds_synthesis", "seconds_calibration", "seconds_evaluation", "seconds_total",
      "peak_memory_mb"}
@@ -88,17 +89,21 @@ def use_wal(conn: sqlite3.Connection, timeout: float = BUSY_TIMEOUT_S) -> None:
 def normalize_row(row: dict) -> dict:
     """Validate ``row`` and return it with every column: ``cell_id`` computed, ``created_at`` filled.
 
-    Identity fields are required (text, ``seed`` an int); measurement and
-    provenance columns may be missing or None. Raises ValueError on an
-    unknown column, a bad identity field, a bad status or a wrong cell_id.
+    Identity fields of the row's scheme are required (text; ``seed`` and ``threads`` ints); measurement and
+    provenance columns may be missing or None. Raises ValueError on an unknown column or scheme, a bad identity
+    field, a bad status or a wrong cell_id.
     """
     unknown = sorted(set(row) - set(COLUMNS))
     if unknown:
         raise ValueError(f"unknown result columns: {', '.join(unknown)}")
     out = {column: _plain(row.get(column)) for column in COLUMNS}
-    for column in IDENTITY:
+    scheme = id_scheme_of(out)
+    if scheme not in IDENTITY_BY_SCHEME:
+        raise ValueError(f"unknown identity scheme {scheme} (known: {', '.join(map(str, IDENTITY_BY_SCHEME))})")
+    out["id_scheme"] = scheme
+    for column in IDENTITY_BY_SCHEME[scheme]:
         value = out[column]
-        expected = int if column == "seed" else str
+        expected = int if column in ("seed", "threads") else str
         if not isinstance(value, expected) or isinstance(value, bool):
             raise ValueError(f"identity field {column!r} must be {expected.__name__}, got {value!r}")
     if out["status"] not in STATUSES:
@@ -137,17 +142,25 @@ class ResultStore:
             raise
 
     def _ensure_table(self) -> None:
-        """Create ``cells`` if absent; a ``cells`` table that lacks columns is a UserError."""
-        present = {info[1] for info in self._conn.execute("PRAGMA table_info(cells)")}
+        """Create ``cells`` if absent; give a store of an older schema the columns added since (its rows keep
+        their identity scheme); a ``cells`` table that lacks other columns is a UserError."""
+        present = self._cell_columns()
         if not present:
             columns = ", ".join(f"{c} {sql_type(c)}" + (" NOT NULL UNIQUE" if c == "cell_id" else "") for c in COLUMNS)
             with self._transaction():
                 self._conn.execute(f"CREATE TABLE IF NOT EXISTS cells ({columns})")
-        elif missing := [c for c in COLUMNS if c not in present]:
-            raise UserError(f"not a dfqbench results store: {self.path} (missing columns: {', '.join(missing)})")
+        elif not_added := [c for c in COLUMNS if c not in present and c not in ADDED_COLUMNS]:
+            raise UserError(f"not a dfqbench results store: {self.path} (missing columns: {', '.join(not_added)})")
+        elif any(c not in present for c in COLUMNS):
+            with self._transaction():  # re-read under the write lock: another process may have added them
+                for column in [c for c in COLUMNS if c not in self._cell_columns()]:
+                    self._conn.execute(f"ALTER TABLE cells ADD COLUMN {column} {sql_type(column)}")
         if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claims'").fetchone():
             with self._transaction():  # stores made before claims existed get the table on first open
                 self._conn.execute(CLAIMS_TABLE)
+
+    def _cell_columns(self) -> set[str]:
+        return {info[1] for info in self._conn.execute("PRAGMA table_info(cells)")}
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:

@@ -10,7 +10,8 @@ grid never moves down and 0 stays on it:
 An input whose negative side is short (post-GELU, minimum about -0.17) gets ``z < 0``: its grid starts just
 below the minimum instead of spending half its levels on values that never occur. An input whose negative
 tail reaches past ``q_min s`` keeps ``z = 0`` (LSQ's symmetric grid), as does an unsigned input whose minimum is
-below one step (an unsigned grid always has ``z = 0``). The zero point then learns (see :mod:`dfqbench.quant.lsq_function`).
+below one step (an unsigned grid always has ``z = 0``). The zero point then learns
+(see :mod:`dfqbench.quant.lsq_function`).
 """
 
 from __future__ import annotations
