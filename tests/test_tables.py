@@ -1,4 +1,5 @@
-"""Leaderboard tables: ordering, aggregation over seeds, bold placement, filters, reported rows and rendering."""
+"""Leaderboard tables: ordering, aggregation over seeds, marks (Welch + Holm), paired variants, MDE, filters, one
+experiment per cell, reported rows and rendering."""
 
 from __future__ import annotations
 
@@ -15,9 +16,12 @@ from rich.console import Console
 
 from dfqbench.errors import UserError
 from dfqbench.tables import Cell, build_leaderboard, format_cell, to_csv, to_markdown, to_rich
+from dfqbench.tables.identity import with_measurement_identity
+from dfqbench.tables.leaderboard import row_kind, variant_of
+from dfqbench.tables.render import CSV_FIELDS
 
 GOLDEN = Path(__file__).parent / "golden"
-REPORTED_SPEC = Path("/work/shared/specs/reported.csv")
+REPORTED = Path(__file__).resolve().parents[1] / "results" / "reported.csv"
 V, D = "fmnist_vit", "fmnist_deit"
 
 # (method, synthesizer, calibrator, bits, model, [top1 per seed 0, 1, 2]) in a deliberately mixed order.
@@ -114,8 +118,20 @@ def test_reference_by_synthesizer_and_crossings_pair_up():
     lb = build_leaderboard(pd.DataFrame(rows))
     # plain noise/real first, then crossings with their calibrator, noise before real
     assert lb.labels == ["noise", "real", "noise+hsad", "real+hsad", "gauss", "hsad"]
-    assert not lb.row("real+hsad").data_free and lb.row("gauss").data_free
-    assert lb.is_best("hsad", "4w4a", V) and not lb.is_best("real+hsad", "4w4a", V)
+    assert [r.kind for r in lb.rows] == ["reference"] * 5 + ["method"]  # 'gauss' is noise by its synthesizer
+    # one seed each: nothing is tested, nothing marked
+    assert not lb.marked and lb.is_untested("hsad", "4w4a", V) and not lb.is_untested("real+hsad", "4w4a", V)
+
+
+def test_row_kind_and_variant_of_are_read_from_the_label_and_synthesizer():
+    assert row_kind("fp", [""], is_fp=True) == "fp"
+    assert row_kind("noise+ptq", ["noise"], is_fp=False) == "reference"
+    assert row_kind("real[augment=false]", ["real"], is_fp=False) == "reference"
+    assert row_kind("gauss", ["noise"], is_fp=False) == "reference"
+    assert row_kind("maskaq", ["maskaq"], is_fp=False) == "method"
+    assert variant_of("maskaq[se=false]") == "maskaq"
+    assert variant_of("psaq-vit-v2[adversarial=false]") == "psaq-vit-v2"
+    assert variant_of("maskaq") is None and variant_of("maskaq [reported: paper-a]") is None
 
 
 # --- cells -----------------------------------------------------------------------------------------------------------
@@ -151,18 +167,96 @@ def test_fp_row_in_every_group(frame):
         assert lb.cell("fp", bits, D) == Cell(89.5, None, 1)
 
 
-def test_bold_best_data_free(frame):
+def test_marks_are_the_best_method_and_those_not_significantly_below_it(frame):
     lb = build_leaderboard(frame)
-    assert lb.best == {
-        ("maskaq", "3w3a", V),
-        ("maskaq", "3w3a", D),
-        ("mimiq", "3w3a", D),  # tie at 36.00: both bold
+    assert lb.marked == {
+        ("maskaq", "3w3a", V),  # mimiq 41 vs 46 (std 1 each, n=3): p = 0.0036, below
+        ("mimiq", "3w3a", D), ("maskaq", "3w3a", D),  # a tie at 36.00: p = 1
         ("maskaq", "4w4a", V),
-        ("maskaq[se=off]", "4w4a", D),
-        ("maskaq", "6w6a", V),
+        ("mimiq", "4w4a", D), ("maskaq", "4w4a", D),  # 58 (std 0) vs 56 (std 1): p = 0.074, not resolved
     }
-    assert not any(label in ("fp", "real") for label, _, _ in lb.best)
-    assert not lb.row("real").data_free and not lb.row("fp").data_free and lb.row("noise").data_free
+    # maskaq[se=off] has one seed: the highest mean at 4w4a on the DeiT, but untested, never marked
+    assert lb.is_untested("maskaq[se=off]", "4w4a", D) and not lb.is_marked("maskaq[se=off]", "4w4a", D)
+    assert lb.is_untested("maskaq", "6w6a", V) and not lb.column_stats("6w6a", V).marked
+    assert not any(lb.row(label).kind != "method" for label, _, _ in lb.marked)
+    assert not lb.is_marked("noise", "4w4a", V) and not lb.is_untested("fp", "4w4a", V)
+
+
+def test_welch_against_the_best_by_hand(frame):
+    """58, 58, 58 against 55, 56, 57: d = -2, se = sqrt(0/3 + 1/3), t = -2 sqrt(3), df = (1/3)^2 / ((1/3)^2 / 2) = 2;
+    with 2 df, P(T > t) = 1/2 - t / (2 sqrt(t^2 + 2)), so p = 1 - sqrt(12 / 14)."""
+    stats = build_leaderboard(frame).column_stats("4w4a", D)
+    assert stats.best == "mimiq"
+    comparison = stats.versus_best["maskaq"]
+    assert comparison.test.difference == pytest.approx(-2.0)
+    assert comparison.test.df == pytest.approx(2.0)
+    assert comparison.test.p == pytest.approx(1 - math.sqrt(12 / 14))
+    assert comparison.p_holm == comparison.test.p  # the column's only comparison
+    assert set(stats.versus_best) == {"maskaq"}  # the n=1 row is not compared
+
+
+def test_holm_over_the_columns_comparisons():
+    """Three methods below the best one, a: d's p is multiplied by 3, c's by 2, b's by 1 (or the running max).
+    c alone would be significantly below a (p = 0.032); over the column's three comparisons it is not."""
+    rows = [dict(method=m, model=V, bits="4w4a", seed=s, status="ok", top1=v)
+            for m, values in [("a", [80.0, 80.5, 81.0]), ("b", [79.0, 79.6, 80.1]), ("c", [77.0, 78.0, 79.0]),
+                              ("d", [70.0, 70.2, 70.4])]
+            for s, v in enumerate(values)]
+    stats = build_leaderboard(pd.DataFrame(rows)).column_stats("4w4a", V)
+    raw = {label: c.test.p for label, c in stats.versus_best.items()}
+    holm = {label: c.p_holm for label, c in stats.versus_best.items()}
+    assert raw["d"] < raw["c"] < 0.05 < raw["b"]
+    assert holm == pytest.approx({"d": 3 * raw["d"], "c": 2 * raw["c"], "b": max(raw["b"], 2 * raw["c"])})
+    assert stats.marked == {"a", "b", "c"}
+
+
+def test_mde_of_a_column_by_hand(frame):
+    """4w4a on the ViT: maskaq (s^2 = 19/12) and mimiq (s^2 = 1), n = 3 each: s_p^2 = (2 * 19/12 + 2 * 1) / 4,
+    df = 4, MDE = (t_0.975,4 + t_0.8,4) s_p sqrt(2/3) with t_0.975,4 = 2.776445 and t_0.8,4 = 0.940965."""
+    mde = build_leaderboard(frame).column_stats("4w4a", V).mde
+    assert (mde.df, mde.n) == (4, 3)
+    assert mde.s == pytest.approx(math.sqrt((2 * 19 / 12 + 2) / 4))
+    assert mde.value == pytest.approx((2.776445 + 0.940965) * mde.s * math.sqrt(2 / 3), rel=1e-5)
+    assert build_leaderboard(frame).column_stats("6w6a", V).mde is None  # n=1 only
+
+
+def _ablation_frame() -> pd.DataFrame:
+    """m and two variants at seeds 0-2; v1 is below m by 1.0, 1.1, 0.9 (paired: clear), v2 by 0.5, -0.4, 0.2."""
+    m = [80.0, 82.0, 78.0]
+    values = {"m": m, "m[a=false]": [x - d for x, d in zip(m, [1.0, 1.1, 0.9], strict=True)],
+              "m[b=false]": [x - d for x, d in zip(m, [0.5, -0.4, 0.2], strict=True)]}
+    return pd.DataFrame([dict(method=label, synthesizer="m", calibrator="kd", model=V, bits="4w4a", seed=s,
+                              status="ok", top1=v) for label, vs in values.items() for s, v in enumerate(vs)])
+
+
+def test_variants_are_compared_with_their_method_paired_by_seed():
+    lb = build_leaderboard(_ablation_frame())
+    paired = lb.column_stats("4w4a", V).paired
+    assert set(paired) == {"m[a=false]", "m[b=false]"} and paired["m[a=false]"].against == "m"
+    a = paired["m[a=false]"].test  # d = -1.0, -1.1, -0.9: mean -1, s_d = 0.1, se = 0.1 / sqrt(3), df = 2
+    assert a.difference == pytest.approx(-1.0) and a.se == pytest.approx(0.1 / math.sqrt(3)) and a.df == 2
+    t = -1.0 / a.se  # with 2 df, P(T > |t|) = 1/2 - |t| / (2 sqrt(t^2 + 2)); Holm over 2 variants doubles it
+    assert paired["m[a=false]"].p_holm == pytest.approx(2 * 2 * (0.5 - abs(t) / (2 * math.sqrt(t * t + 2))))
+    assert paired["m[a=false]"].p_holm < 0.05 <= paired["m[b=false]"].p_holm
+    # Welch ignores the pairing: with a seed spread of 2 points, v1 is not significantly below m
+    assert lb.is_marked("m[a=false]", "4w4a", V)
+    md = to_markdown(lb)
+    assert f"| method | 4w4a · {V} | 4w4a · {V}: variant − method, paired |" in md
+    assert "| m[a=false] | **79.00 ± 1.90 (n=3)** | -1.00 [-1.25, -0.75], p = 0.007 |" in md
+    assert "| m | **80.00 ± 2.00 (n=3)** | |" in md
+    assert "paired t-test" in md
+
+
+def test_paired_comparisons_use_the_seeds_both_rows_have():
+    frame = _ablation_frame()
+    frame = frame[~((frame["method"] == "m[b=false]") & (frame["seed"] == 2))]
+    extra = frame[frame["method"] == "m[b=false]"].head(1).assign(seed=7, top1=10.0)  # a seed m does not have
+    frame = pd.concat([frame, extra], ignore_index=True)
+    paired = build_leaderboard(frame).column_stats("4w4a", V).paired
+    assert paired["m[b=false]"].test.df == 1  # seeds 0 and 1 only
+    assert paired["m[b=false]"].test.difference == pytest.approx((-0.5 + 0.4) / 2)
+    one_common = frame[~((frame["method"] == "m[a=false]") & (frame["seed"] > 0))]
+    assert "m[a=false]" not in build_leaderboard(one_common).column_stats("4w4a", V).paired
 
 
 # --- filters ---------------------------------------------------------------------------------------------------------
@@ -288,6 +382,53 @@ def test_a_repeated_seed_is_refused_and_fp_rows_of_several_profiles_are_one_row(
         build_leaderboard(pd.concat([frame.assign(weights_hash="a" * 64), other_weights], ignore_index=True))
 
 
+def _one_cell_split(frame: pd.DataFrame, column: str, first, second) -> pd.DataFrame:
+    """``frame`` with ``column`` = first everywhere except seed 2 of maskaq at 4w4a on the ViT (= second)."""
+    out = _with(frame, **{column: first})
+    where = (out["method"] == "maskaq") & (out["bits"] == "4w4a") & (out["model"] == V) & (out["seed"] == 2)
+    out[column] = out[column].astype(object)
+    out.loc[where, column] = second
+    return out
+
+
+@pytest.mark.parametrize(("column", "first", "second", "message"), [
+    ("evaluation", "test", "test[:500]", r"differ in evaluation_set \(test vs test\[:500\]\)"),
+    ("evaluation", "test", "val", r"differ in evaluation_set \(test vs val\)"),
+    ("n_eval", 10000, 2000, r"differ in evaluation_set \(n_eval=10000 vs n_eval=2000\)"),  # the older scheme
+    ("device_type", "cpu", "cuda", r"differ in device_type \(cpu vs cuda\)"),
+    ("device", "cpu", "cuda:0", r"differ in device_type \(cpu vs cuda\)"),  # the older scheme
+    ("threads", 1, 2, r"differ in threads \(1 vs 2\)"),
+])
+def test_rows_measured_differently_are_not_averaged(frame, column, first, second, message):
+    build_leaderboard(_with(frame, **{column: first}))  # all alike: fine
+    with pytest.raises(UserError, match=r"'maskaq' at 4w4a on fmnist_vit " + message):
+        build_leaderboard(_one_cell_split(frame, column, first, second))
+
+
+def test_two_cuda_devices_are_one_device_type_and_the_id_scheme_is_not_grouped_on(frame):
+    board = build_leaderboard(_one_cell_split(frame, "device", "cuda:0", "cuda:1"))
+    assert board.cell("maskaq", "4w4a", V).n == 3
+    board = build_leaderboard(_one_cell_split(frame, "id_scheme", "1", "2"))
+    assert board.cell("maskaq", "4w4a", V).n == 3
+
+
+def test_measurement_identity_reads_either_scheme():
+    old = pd.DataFrame(dict(n_eval=[10000, 2000, None], device=["cpu", "cuda:1", None], threads=[1, 2, None]))
+    new = old.assign(evaluation=["test", "", None], device_type=["cuda", "", None])
+    assert with_measurement_identity(old)[["evaluation_set", "device_type", "threads"]].values.tolist() == [
+        ["n_eval=10000", "cpu", "1"], ["n_eval=2000", "cuda", "2"], ["", "", ""]]
+    # where a row has the newer columns they win; empty ones fall back
+    assert with_measurement_identity(new)[["evaluation_set", "device_type"]].values.tolist() == [
+        ["test", "cuda"], ["n_eval=2000", "cuda"], ["", ""]]
+    assert with_measurement_identity(pd.DataFrame(dict(method=["m"])))["evaluation_set"].tolist() == [""]
+
+
+def test_the_fp_row_is_refused_across_devices(frame):
+    fp_cuda = frame[frame["method"] == "fp"].assign(device="cuda", profile="quick")
+    with pytest.raises(UserError, match=r"'fp' on fmnist_vit differ in device_type \(cpu vs cuda\)"):
+        build_leaderboard(pd.concat([frame.assign(device="cpu"), fp_cuda], ignore_index=True))
+
+
 def test_reported_rows(frame):
     lb = build_leaderboard(frame, reported=_reported())
     assert lb.labels[7:] == [
@@ -296,15 +437,15 @@ def test_reported_rows(frame):
         "maskaq [reported: paper-b]",
         "psaq-vit [reported: paper-a]",
     ]
-    assert all(r.kind == "reported" and not r.data_free for r in lb.rows[7:])
+    assert all(r.kind == "reported" and not r.is_data_free_method for r in lb.rows[7:])
     assert lb.row("maskaq [reported: paper-b]").source == "paper-b"
     assert lb.cell("maskaq [reported: paper-a]", "4w4a", V) == Cell(75.5, None, None)
     assert lb.cell("maskaq [reported: paper-b]", "4w4a", V).mean == 73.0
     assert lb.cell("maskaq [reported: paper-a]", "4w4a", D) is None
     for bits in lb.bits:
         assert lb.cell("fp [reported: paper-a]", bits, V).mean == 91.0
-    assert lb.is_best("maskaq", "4w4a", V)  # 75.5 published is higher, but never bold
-    assert not any("reported" in label for label, _, _ in lb.best)
+    assert lb.is_marked("maskaq", "4w4a", V)  # 75.5 published is higher, but never bold
+    assert not any("reported" in label for label, _, _ in lb.marked)
     md = to_markdown(lb)
     assert "| *maskaq [reported: paper-a]* | – | – | *75.50* | – | – | – |" in md
 
@@ -314,10 +455,9 @@ def test_reported_follow_method_filter(frame):
     assert [r.label for r in lb.rows if r.kind == "reported"] == ["fp [reported: paper-a]"]
 
 
-@pytest.mark.skipif(not REPORTED_SPEC.exists(), reason="shared specs not present")
-def test_reported_spec_file_parses():
+def test_the_repositorys_reported_file_parses():
     frame = pd.DataFrame([dict(method="psaq-vit", model="deit_tiny_patch16_224", bits="4w4a", status="ok", top1=1.0)])
-    lb = build_leaderboard(frame, reported=pd.read_csv(REPORTED_SPEC))
+    lb = build_leaderboard(frame, reported=pd.read_csv(REPORTED))
     model = "deit_tiny_patch16_224"
     assert lb.cell("psaq-vit [reported: maskaq-table1]", "4w4a", model).mean == pytest.approx(19.61)
     assert lb.cell("psaq-vit [reported: sardfq-table]", "4w4a", model).mean == pytest.approx(47.75)
@@ -330,9 +470,10 @@ def test_csv_columns_and_values(frame):
     lb = build_leaderboard(frame)
     rows = list(csv.DictReader(io.StringIO(to_csv(lb))))
     header = list(rows[0].keys())
-    assert header[:7] == ["method", f"3w3a/{V}/mean", f"3w3a/{V}/std", f"3w3a/{V}/n",
-                          f"3w3a/{D}/mean", f"3w3a/{D}/std", f"3w3a/{D}/n"]
-    assert len(header) == 1 + 3 * 6
+    assert header[:6] == ["method", f"3w3a/{V}/mean", f"3w3a/{V}/std", f"3w3a/{V}/n", f"3w3a/{V}/ci_low",
+                          f"3w3a/{V}/ci_high"]
+    assert header[1 + len(CSV_FIELDS)] == f"3w3a/{D}/mean"
+    assert len(header) == 1 + len(CSV_FIELDS) * 6
     by_label = {row["method"]: row for row in rows}
     assert list(by_label) == lb.labels
     maskaq = by_label["maskaq"]
@@ -342,6 +483,24 @@ def test_csv_columns_and_values(frame):
     assert maskaq[f"6w6a/{V}/std"] == "" and maskaq[f"6w6a/{V}/n"] == "1"
     assert by_label["mimiq"][f"6w6a/{V}/mean"] == ""
     assert by_label["fp"][f"6w6a/{D}/mean"] == "89.5"
+    # 95 % t-interval: mean ± t_0.975,2 * s / sqrt(3), t_0.975,2 = 4.302653
+    half = 4.302653 * math.sqrt(19 / 12) / math.sqrt(3)
+    assert float(maskaq[f"4w4a/{V}/ci_low"]) == pytest.approx(213.5 / 3 - half, abs=1e-5)
+    assert float(maskaq[f"4w4a/{V}/ci_high"]) == pytest.approx(213.5 / 3 + half, abs=1e-5)
+    assert (maskaq[f"4w4a/{V}/marked"], maskaq[f"4w4a/{V}/p_vs_best"]) == ("1", "")  # the best
+    assert by_label["mimiq"][f"4w4a/{V}/marked"] == "0" and float(by_label["mimiq"][f"4w4a/{V}/p_vs_best"]) < 0.05
+    assert by_label["real"][f"4w4a/{V}/marked"] == "" and by_label["maskaq[se=off]"][f"4w4a/{V}/marked"] == ""
+
+
+def test_confidence_interval_cells(frame):
+    lb = build_leaderboard(frame)
+    assert format_cell(lb.cell("maskaq", "4w4a", V), "ci") == "71.17 [68.04, 74.29] (n=3)"
+    assert format_cell(lb.cell("maskaq", "6w6a", V), "ci") == "80.00 (n=1)"
+    assert format_cell(lb.cell("maskaq", "6w6a", V), "ci", untested=True) == "80.00 (n=1: untested)"
+    md = to_markdown(lb, interval="ci")
+    assert "| real | 76.00 [73.52, 78.48] (n=3) |" in md  # 76 ± 4.302653 / sqrt(3)
+    assert "Cells: mean [95% t-interval of the mean over seeds] (n seeds)." in md
+    assert "± " not in md.split("\n\n")[1]  # the table itself
 
 
 def test_caption_says_how_many_test_images_were_evaluated(frame):

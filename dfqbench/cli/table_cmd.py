@@ -12,7 +12,12 @@ import typer
 from dfqbench.cli.app import console
 from dfqbench.errors import UserError
 
-REPORTED = Path(__file__).resolve().parents[2] / "results" / "reported.csv"
+RESULTS = Path(__file__).resolve().parents[2] / "results"
+REPORTED = RESULTS / "reported.csv"
+CLAIMS = RESULTS / "claims.csv"
+VIEWS = ("leaderboard", "gap", "claims")
+FORMATS = ("rich", "md", "csv")
+INTERVALS = ("std", "ci")
 
 
 def split(text: str | None) -> list[str] | None:
@@ -29,6 +34,30 @@ def only(frame: pd.DataFrame, column: str, value: str | None) -> pd.DataFrame:
     if value not in have:
         raise UserError(f"no results for {column} '{value}' (results have: {', '.join(have) or 'none'})")
     return frame[(frame[column].astype(str) == value) | (frame["bits"].astype(str) == "fp")]
+
+
+def choice(option: str, value: str, choices: tuple[str, ...]) -> str:
+    """``value`` when it is one of ``choices``, else UserError."""
+    if value not in choices:
+        raise UserError(f"unknown {option} '{value}' (choose {', '.join(choices[:-1])} or {choices[-1]})")
+    return value
+
+
+def rendered(board, view: str, format_: str, interval: str = "std", claims: Path | None = None):
+    """A view of ``board``: its text in md or csv, or the rich tables to print (format 'rich')."""
+    from dfqbench.tables import to_csv, to_markdown, to_rich
+    from dfqbench.tables.claims import build_claims_table, claims_csv, claims_markdown, claims_rich, read_claims
+    from dfqbench.tables.gap import build_gap_table, gap_csv, gap_markdown, gap_rich
+
+    if view == "gap":
+        table = build_gap_table(board)
+        return {"md": gap_markdown, "csv": gap_csv, "rich": gap_rich}[format_](table)
+    if view == "claims":
+        table = build_claims_table(board, read_claims(claims or CLAIMS))
+        return {"md": claims_markdown, "csv": claims_csv, "rich": claims_rich}[format_](table)
+    if format_ == "rich":
+        return [to_rich(board, interval=interval)]
+    return to_csv(board) if format_ == "csv" else to_markdown(board, interval)
 
 
 def leaderboard_of(frame: pd.DataFrame, methods=None, bits=None, models=None, reported: bool = False):
@@ -67,28 +96,44 @@ def table_command(
     profile: str = typer.Option(None, help="Only rows of this profile (rows of different profiles are never "
                                            "averaged together)."),
     preset: str = typer.Option(None, help="Only rows of this quantizer preset."),
+    view: str = typer.Option("leaderboard", help="leaderboard; gap (each method between noise+C and real+C of "
+                                                 "its calibrator C); claims (the papers' claims tested)."),
+    interval: str = typer.Option("std", help="Leaderboard cells: std (mean ± sample std) or ci (the 95% "
+                                             "t-interval of the mean over seeds)."),
+    claims: Path = typer.Option(None, help="Claims CSV for --view claims (default: results/claims.csv)."),
     format_: str = typer.Option("rich", "--format", help="rich (terminal), md or csv."),
     reported: bool = typer.Option(False, "--reported", help="Add the published numbers where the model matches."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of printing."),
 ) -> None:
-    """Render a Table-1-style leaderboard (rows: methods; columns: bit-widths x models).
+    """Render a Table-1-style leaderboard (rows: methods; columns: bit-widths x models), or another view of it.
+
+    In each column, bold marks the data-free methods not significantly below the best one (Welch's t-test over
+    seeds, Holm-corrected); the notes give each column's minimum detectable difference.
 
     Examples:
 
       dfqbench table
 
-      dfqbench table --from results/zoo_4w4a.csv --format md
+      dfqbench table --from results/zoo_4w4a.csv --format md --interval ci
 
       dfqbench table --bits 4w4a --methods noise,real,mimiq --format csv -o table.csv
 
       dfqbench table --profile bench --methods 'maskaq*'
+
+      dfqbench table --from results/bench_4w4a.csv --view gap
+
+      dfqbench table --from results/bench_4w4a.csv --view claims --claims results/claims.csv --format md
     """
     from dfqbench.store.export import read_results_csv
     from dfqbench.store.sqlite import ResultStore
-    from dfqbench.tables import to_csv, to_markdown, to_rich
 
-    if format_ not in ("rich", "md", "csv"):
-        raise UserError(f"unknown --format '{format_}' (choose rich, md or csv)")
+    choice("--format", format_, FORMATS)
+    choice("--view", view, VIEWS)
+    choice("--interval", interval, INTERVALS)
+    if claims is not None and view != "claims":
+        raise UserError("--claims goes with --view claims")
+    if format_ == "rich" and output is not None:
+        raise UserError("--format rich prints to the terminal; use md or csv with --output")
     if from_ is not None:
         frame = read_results_csv(from_)
     else:
@@ -98,18 +143,16 @@ def table_command(
             frame = db.to_frame()
     frame = only(only(frame, "profile", profile), "preset", preset)
     board = leaderboard_of(frame, split(methods), split(bits), split(models), reported)
-    if format_ == "rich" and output is None:
-        console.print(to_rich(board))
-        return
-    text = to_csv(board) if format_ == "csv" else to_markdown(board) if format_ == "md" else None
-    if text is None:
-        raise UserError("--format rich prints to the terminal; use md or csv with --output")
-    if output is not None:
+    out = rendered(board, view, format_, interval, claims)
+    if format_ == "rich":
+        for renderable in out:
+            console.print(renderable)
+    elif output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text)
+        output.write_text(out)
         console.print(f"wrote {output}", highlight=False)
     else:
-        print(text, end="" if text.endswith("\n") else "\n")
+        print(out, end="" if out.endswith("\n") else "\n")
 
 
 def export_command(

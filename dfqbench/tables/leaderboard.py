@@ -3,51 +3,59 @@
 Rows are method labels (``fp``, the reference rows, then the methods), column
 groups are bit-widths and sub-columns are models. A cell aggregates top-1 over
 seeds (mean, sample std, n). Only rows with ``status == 'ok'`` count; the
-others are counted in ``Leaderboard.n_failed``.
+others are counted in ``Leaderboard.n_failed``. Each column's statistics (which
+methods are not significantly below the best, variants against their method,
+the minimum detectable difference) are in ``Leaderboard.stats`` (see
+:mod:`dfqbench.tables.marks`).
+
+Building a leaderboard goes: normalise the results, select rows and columns
+(filters), order the rows, aggregate the cells, test each column, add the
+published numbers, write the caption.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import math
-import numbers
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import pandas as pd
 
 from dfqbench.errors import UserError
 from dfqbench.quant.bits import BitWidth
+from dfqbench.tables.cell import Cell
+from dfqbench.tables.identity import as_text, check_one_experiment, with_measurement_identity
+from dfqbench.tables.marks import ColumnStats, column_stats
 
 FP = "fp"
 REFERENCE_SYNTHESIZERS = ("noise", "real")
-ORACLE = "real"
 LEAD_BITS = ("3w3a", "4w4a", "5w5a", "4w8a")
 REQUIRED_COLUMNS = ("method", "model", "bits", "status", "top1")
 REPORTED_COLUMNS = ("source", "method", "bits", "backbone", "top1")
-CAPTION_FIELDS = (("profile", "profile"), ("preset", "preset"), ("seed", "seeds"), ("n_eval", "test images"))
-# rows averaged into one cell must agree on these (where the results have them): else they are different experiments
-SAME_EXPERIMENT = ("synthesizer", "calibrator", "overrides", "weights_hash", "preset", "preset_hash", "profile",
-                   "profile_hash", "versions")
-FP_SAME_EXPERIMENT = ("weights_hash",)  # the fp row does not depend on profile, preset or plugins
+CAPTION_FIELDS = (("profile", "profile"), ("preset", "preset"), ("seed", "seeds"), ("n_eval", "test images"),
+                  ("evaluation", "evaluation"), ("device_type", "device"), ("threads", "threads"))
+VARIANT = re.compile(r"^(?P<method>[^\[\]\s]+)\[[^\]]*\]$")  # 'maskaq[se=false]' -> 'maskaq'
 
 Key = tuple[str, str, str]  # (row label, bits, model)
+Column = tuple[str, str]  # (bits, model)
+
+__all__ = ["Cell", "Leaderboard", "Row", "build_leaderboard", "row_kind", "variant_of"]
 
 
-@dataclass(frozen=True)
-class Cell:
-    """Top-1 of one (row, bits, model): mean, sample std (None for one value) and n (None for a published number)."""
+def row_kind(label: str, synthesizers: Iterable[str], is_fp: bool) -> str:
+    """``'fp'``; ``'reference'`` for noise/real and their crossings and variants (a label starting with ``noise``
+    or ``real``, or rows whose synthesizer is ``noise`` or ``real``); else ``'method'``, a data-free method."""
+    if is_fp:
+        return "fp"
+    return "reference" if _reference_prefix(label, set(synthesizers)) else "method"
 
-    mean: float
-    std: float | None
-    n: int | None
 
-    @classmethod
-    def of(cls, values: Sequence[float]) -> Cell:
-        n = len(values)
-        mean = math.fsum(values) / n
-        std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
-        return cls(mean, std, n)
+def variant_of(label: str) -> str | None:
+    """The label a variant row varies (``maskaq[se=false]`` -> ``maskaq``); None for a label that is no variant."""
+    match = VARIANT.match(label)
+    return match.group("method") if match else None
 
 
 @dataclass(frozen=True)
@@ -55,39 +63,61 @@ class Row:
     """One leaderboard row.
 
     ``kind`` is ``'fp'``, ``'reference'`` (noise/real and their crossings), ``'method'`` or ``'reported'``
-    (a published number; ``source`` names where it was published). ``data_free`` rows compete for bold.
+    (a published number; ``source`` names where it was published). Only ``'method'`` rows, the data-free
+    methods, are tested and marked. ``synthesizer`` and ``calibrator`` are the row's plugins ('' when unknown).
     """
 
     label: str
     kind: str
-    data_free: bool
     method: str
     source: str | None = None
+    synthesizer: str = ""
+    calibrator: str = ""
+
+    @property
+    def is_data_free_method(self) -> bool:
+        return self.kind == "method"
 
 
 @dataclass
 class Leaderboard:
-    """Cells keyed by (row label, bits, model), with the row and column order and the bold cells."""
+    """Cells keyed by (row label, bits, model), with the row and column order and each column's statistics."""
 
     rows: list[Row]
     bits: list[str]
     models: list[str]
     cells: dict[Key, Cell]
-    best: frozenset[Key]
+    stats: dict[Column, ColumnStats] = field(default_factory=dict)
     n_failed: int = 0
     caption: dict[str, list[str]] = field(default_factory=dict)  # e.g. {'profile': ['bench'], 'seeds': ['0', '1']}
     missing: dict[str, list[str]] = field(default_factory=dict)  # requested filter values absent from the results
 
     @property
-    def columns(self) -> list[tuple[str, str]]:
+    def columns(self) -> list[Column]:
         """(bits, model) per column, bit-width groups outermost."""
         return [(b, m) for b in self.bits for m in self.models]
 
     def cell(self, label: str, bits: str, model: str) -> Cell | None:
         return self.cells.get((label, bits, model))
 
-    def is_best(self, label: str, bits: str, model: str) -> bool:
-        return (label, bits, model) in self.best
+    def column_stats(self, bits: str, model: str) -> ColumnStats:
+        return self.stats.get((bits, model), ColumnStats())
+
+    def is_marked(self, label: str, bits: str, model: str) -> bool:
+        """A data-free method not significantly below its column's best (the best included)."""
+        return label in self.column_stats(bits, model).marked
+
+    def is_untested(self, label: str, bits: str, model: str) -> bool:
+        """A data-free method cell with n < 2: no test can place it."""
+        return label in self.column_stats(bits, model).untested
+
+    @property
+    def marked(self) -> frozenset[Key]:
+        return frozenset((label, b, m) for (b, m), s in self.stats.items() for label in s.marked)
+
+    @property
+    def has_paired(self) -> bool:
+        return any(s.paired for s in self.stats.values())
 
     def row(self, label: str) -> Row:
         for row in self.rows:
@@ -100,8 +130,7 @@ class Leaderboard:
         return [row.label for row in self.rows]
 
 
-# ---------------------------------------------------------------------------------------------------------------------
-# helpers
+# --- helpers ---------------------------------------------------------------------------------------------------------
 
 
 def _canonical_bits(value: object) -> str:
@@ -133,43 +162,8 @@ def _reference_prefix(label: str, synthesizers: set[str]) -> str | None:
     return None
 
 
-def _is_oracle(label: str, synthesizers: set[str]) -> bool:
-    """Rows that see real data: synthesizer 'real' or a label starting with 'real'."""
-    return label.startswith(ORACLE) or ORACLE in synthesizers
-
-
-def _fmt_seed(value: object) -> str:
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def _check_one_experiment(rows: pd.DataFrame, label: str, bits: str, model: str, is_fp: bool) -> None:
-    """Raise UserError when the rows of one cell come from different experiments (a field of ``SAME_EXPERIMENT``
-    differs, e.g. two plugin versions of the same label) or repeat a seed, instead of averaging them."""
-    where = f"'{label}'" + ("" if is_fp else f" at {bits}") + f" on {model}"
-    for column in FP_SAME_EXPERIMENT if is_fp else SAME_EXPERIMENT:
-        if column not in rows.columns:
-            continue
-        values = _unique(str(v) for v in rows[column].fillna(""))
-        if len(values) > 1:
-            hint = ("choose one with --profile/--preset" if column in ("profile", "preset") else
-                    "'dfqbench prune' deletes rows of superseded plugin versions from a store")
-            raise UserError(f"rows of {where} differ in {column} ({' vs '.join(values)}): they are different "
-                            f"experiments and are not averaged; {hint}")
-    if "seed" in rows.columns and not is_fp:
-        seeds = rows["seed"].map(_fmt_seed)
-        repeated = _unique(seeds[seeds.duplicated()])
-        if repeated:
-            raise UserError(f"rows of {where} repeat seed {', '.join(repeated)}: a cell is counted once "
-                            "(remove the duplicate rows from the CSV)")
-
-
 def _missing_message(kind: str, asked: Sequence[str], have: Sequence[str]) -> str:
     return f"no results for {kind} {', '.join(asked)} (results have: {', '.join(have) or 'none'})"
-
-
-# ---------------------------------------------------------------------------------------------------------------------
 
 
 def _expand_patterns(asked: Iterable[str], labels: Sequence[str]) -> list[str]:
@@ -183,6 +177,230 @@ def _expand_patterns(asked: Iterable[str], labels: Sequence[str]) -> list[str]:
         literal = item.replace("[", "[[]")
         out += [label for label in labels if fnmatch.fnmatchcase(label, literal)] or [item]
     return _unique(out)
+
+
+# --- normalise -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Results:
+    """The normalised results: every row (``df``), which are fp, which succeeded, and the row labels' plugins."""
+
+    df: pd.DataFrame
+    is_fp: pd.Series
+    ok: pd.DataFrame
+    synthesizers: dict[str, set[str]]
+
+    @property
+    def ok_fp(self) -> pd.Series:
+        return self.is_fp[self.ok.index]
+
+    @property
+    def quantized(self) -> pd.DataFrame:
+        return self.ok[~self.ok_fp]
+
+    @cached_property
+    def labels(self) -> list[str]:
+        return _unique(self.ok["method"])
+
+    @cached_property
+    def fp_labels(self) -> set[str]:
+        return set(self.ok.loc[self.ok_fp, "method"])
+
+    def is_reference(self, label: str) -> bool:
+        return label not in self.fp_labels and row_kind(label, self.synthesizers.get(label, ()), False) == "reference"
+
+
+def _normalised(frame: pd.DataFrame) -> _Results:
+    """Check the required columns, canonicalise labels, bits and top-1, derive what each row was measured on; raise
+    UserError when nothing succeeded or only the fp row did."""
+    absent = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
+    if absent:
+        have = ", ".join(map(str, frame.columns))
+        raise UserError(f"results lack required column(s) {', '.join(absent)} (have: {have})")
+    df = with_measurement_identity(frame.reset_index(drop=True))  # a copy; duplicate index labels would misalign
+    df["method"] = df["method"].astype(str)
+    df["model"] = df["model"].astype(str)
+    df["bits"] = df["bits"].map(_canonical_bits)
+    df["top1"] = pd.to_numeric(df["top1"], errors="coerce")
+    for column in ("synthesizer", "calibrator"):
+        df[column] = df[column].fillna("").astype(str) if column in df.columns else ""
+    is_fp = (df["bits"] == FP) | (df["method"] == FP)
+    ok_mask = df["status"].astype(str) == "ok"
+    ok = df[ok_mask & df["top1"].notna()]
+    if ok.empty:
+        raise UserError(f"no successful results ({int((~ok_mask).sum())} failed, {len(df)} rows in all)")
+    results = _Results(df, is_fp, ok, ok.groupby("method")["synthesizer"].agg(lambda s: set(s)).to_dict())
+    if results.quantized.empty:
+        raise UserError("no quantized results (only the full-precision row)")
+    return results
+
+
+# --- select ----------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Selection:
+    """The rows and columns a leaderboard shows."""
+
+    ok: pd.DataFrame  # the selected successful rows
+    n_failed: int
+    bits: list[str]
+    models: list[str]
+    asked_labels: list[str] | None
+    missing: dict[str, list[str]]
+
+
+def _chosen(kind: str, asked: list[str], have: list[str], missing: dict[str, list[str]]) -> list[str]:
+    """The asked values the results have (UserError when none); the others are recorded in ``missing``."""
+    chosen = [v for v in asked if v in have]
+    if not chosen:
+        raise UserError(_missing_message(kind, asked, have))
+    missing[kind] = [v for v in asked if v not in have]
+    return chosen
+
+
+def _column_filter(results: _Results, bits, models, missing: dict[str, list[str]]) -> pd.Series:
+    """Which rows the ``bits`` and ``models`` filters keep (the fp rows whatever the bits)."""
+    df, keep = results.df, pd.Series(True, index=results.df.index)
+    if bits is not None:
+        asked = _unique(str(BitWidth.parse(str(b))) for b in bits)
+        keep &= df["bits"].isin(_chosen("bits", asked, _bits_order(results.quantized["bits"]), missing)) | results.is_fp
+    if models is not None:
+        asked = _unique(str(m) for m in models)
+        keep &= df["model"].isin(_chosen("models", asked, _unique(results.quantized["model"]), missing))
+    return keep
+
+
+def _method_filter(results: _Results, methods, missing: dict[str, list[str]]) -> tuple[pd.Series, list[str] | None]:
+    """Which rows the ``methods`` filter keeps, and the asked labels with patterns expanded. ``fp`` always stays;
+    every reference row stays unless the filter names some reference rows, then only those."""
+    df = results.df
+    if methods is None:
+        return pd.Series(True, index=df.index), None
+    have = results.labels
+    asked = _expand_patterns((str(m) for m in methods), have)
+    present = [m for m in asked if m in have]
+    if not [m for m in present if m not in results.fp_labels]:
+        raise UserError(_missing_message("methods", asked, have))
+    missing["methods"] = [m for m in asked if m not in have]
+    allowed = set(present) | results.fp_labels
+    if not any(results.is_reference(m) for m in present):
+        allowed |= {m for m in have if results.is_reference(m)}
+    return df["method"].isin(allowed), asked
+
+
+def _nothing_left(results: _Results, asked_labels, bits, models) -> UserError:
+    parts = [f"methods {', '.join(asked_labels)}" if asked_labels is not None else "any method"]
+    if bits is not None:
+        parts.append(f"at bits {', '.join(str(BitWidth.parse(str(b))) for b in bits)}")
+    if models is not None:
+        parts.append(f"on models {', '.join(map(str, models))}")
+    have_bits, have_models = _bits_order(results.quantized["bits"]), _unique(results.quantized["model"])
+    return UserError(f"no results for {' '.join(parts)} (results have: methods {', '.join(results.labels)}; "
+                     f"bits {', '.join(have_bits)}; models {', '.join(have_models)})")
+
+
+def _selected(results: _Results, methods, bits, models) -> _Selection:
+    """Apply the filters; UserError when they leave no quantized row of the asked methods."""
+    missing: dict[str, list[str]] = {}
+    keep = _column_filter(results, bits, models, missing)
+    by_method, asked_labels = _method_filter(results, methods, missing)
+    sel = results.df[keep & by_method]
+    status_ok = sel["status"].astype(str) == "ok"
+    sel_ok = sel[status_ok & sel["top1"].notna()]
+    sel_q = sel_ok[~results.is_fp[sel_ok.index]]
+    wanted = [m for m in asked_labels if m not in results.fp_labels] if asked_labels is not None else None
+    if sel_q.empty or (wanted is not None and not sel_q["method"].isin(wanted).any()):
+        raise _nothing_left(results, asked_labels, bits, models)
+    col_models = _unique(sel_q["model"])
+    if models is not None:
+        col_models = [m for m in _unique(map(str, models)) if m in col_models]
+    return _Selection(sel_ok, int((~status_ok).sum()), _bits_order(sel_q["bits"]), col_models, asked_labels,
+                      {k: v for k, v in missing.items() if v})
+
+
+# --- rows ------------------------------------------------------------------------------------------------------------
+
+
+def _ordered_rows(sel_ok: pd.DataFrame, results: _Results, asked_labels: list[str] | None) -> list[Row]:
+    """fp first; then the reference rows, plain noise/real first, then each crossing's noise and real rows; then
+    the methods (in the order asked, if asked)."""
+    labels = _unique(sel_ok["method"])
+    fp_labels = set(sel_ok.loc[results.is_fp[sel_ok.index], "method"]) | {FP}
+    plugins = sel_ok.groupby("method", sort=False)[["synthesizer", "calibrator"]].first()
+    kinds = {m: row_kind(m, results.synthesizers.get(m, ()), m in fp_labels) for m in labels}
+    fp_rows = sorted((m for m in labels if kinds[m] == "fp"), key=lambda m: m != FP)
+    refs = [m for m in labels if kinds[m] == "reference"]
+    prefixes = {m: _reference_prefix(m, results.synthesizers.get(m, set())) for m in refs}
+    suffix = {m: m[len(prefixes[m]):] if m.startswith(prefixes[m]) else m for m in refs}
+    suffix_order = _unique([""] + [suffix[m] for m in refs])
+    refs.sort(key=lambda m: (suffix_order.index(suffix[m]), REFERENCE_SYNTHESIZERS.index(prefixes[m])))
+    others = [m for m in labels if kinds[m] == "method"]
+    if asked_labels is not None:
+        others.sort(key=asked_labels.index)
+    return [Row(m, kinds[m], m, synthesizer=plugins.loc[m, "synthesizer"], calibrator=plugins.loc[m, "calibrator"])
+            for m in fp_rows + refs + others]
+
+
+# --- aggregate and test ----------------------------------------------------------------------------------------------
+
+
+def _aggregated(sel_ok: pd.DataFrame, rows: list[Row], col_bits: list[str], col_models: list[str]) -> dict[Key, Cell]:
+    """One Cell per (row, bits, model) over seeds, after checking that its rows are one experiment; the fp row's
+    cell is repeated in every bit-width group."""
+    fp_rows = {r.label for r in rows if r.kind == "fp"}
+    cells: dict[Key, Cell] = {}
+    for (label, bw, model), group in sel_ok.groupby(["method", "bits", "model"], sort=False):
+        if model not in col_models:
+            continue
+        check_one_experiment(group, label, bw, model, is_fp=label in fp_rows)
+        if label in fp_rows and "seed" in group.columns:
+            group = group.drop_duplicates("seed")  # the same evaluation, stored once per profile or preset
+        seeds = group["seed"].map(as_text).tolist() if "seed" in group.columns else ()
+        cell = Cell.of(group["top1"].astype(float).tolist(), seeds)
+        if label in fp_rows:
+            for b in col_bits:
+                cells.setdefault((label, b, model), cell)
+        elif bw in col_bits:
+            cells[(label, bw, model)] = cell
+    return cells
+
+
+def _tested(rows: list[Row], cells: dict[Key, Cell], columns: list[Column]) -> dict[Column, ColumnStats]:
+    """Each column's marks, variant comparisons and MDE over its data-free method rows."""
+    methods = [r.label for r in rows if r.is_data_free_method]
+    method_of = {label: variant_of(label) for label in methods if variant_of(label) in methods}
+    return {(b, m): column_stats({label: cells[(label, b, m)] for label in methods if (label, b, m) in cells},
+                                 method_of)
+            for b, m in columns}
+
+
+# --- caption ---------------------------------------------------------------------------------------------------------
+
+
+def _number_first(value: object) -> tuple:
+    try:
+        return 0, float(value), ""
+    except (TypeError, ValueError):
+        return 1, 0.0, str(value)
+
+
+def _caption(sel_ok: pd.DataFrame) -> dict[str, list[str]]:
+    """The values of the caption's fields among the shown rows (seeds, image and thread counts in numeric order)."""
+    caption: dict[str, list[str]] = {}
+    for column, name in CAPTION_FIELDS:
+        if column not in sel_ok.columns:
+            continue
+        shown = _unique(as_text(v) for v in sel_ok[column] if as_text(v) != "")
+        if column in ("seed", "n_eval", "threads"):
+            shown.sort(key=_number_first)
+        if shown:
+            caption[name] = shown
+    return caption
+
+
+# ---------------------------------------------------------------------------------------------------------------------
 
 
 def build_leaderboard(
@@ -201,150 +419,16 @@ def build_leaderboard(
     source, method, bits, backbone, top1) adds published numbers as rows ``METHOD [reported: SOURCE]`` where
     backbone and bits match a column.
     """
-    absent = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if absent:
-        have = ", ".join(map(str, frame.columns))
-        raise UserError(f"results lack required column(s) {', '.join(absent)} (have: {have})")
-
-    df = frame.reset_index(drop=True)  # a copy; duplicate index labels (concatenated frames) would misalign masks
-    df["method"] = df["method"].astype(str)
-    df["model"] = df["model"].astype(str)
-    df["bits"] = df["bits"].map(_canonical_bits)
-    df["top1"] = pd.to_numeric(df["top1"], errors="coerce")
-    df["synthesizer"] = df["synthesizer"].fillna("").astype(str) if "synthesizer" in df.columns else ""
-    is_fp = (df["bits"] == FP) | (df["method"] == FP)
-    ok_mask = df["status"].astype(str) == "ok"
-    ok = df[ok_mask & df["top1"].notna()]
-    if ok.empty:
-        raise UserError(f"no successful results ({int((~ok_mask).sum())} failed, {len(df)} rows in all)")
-    ok_fp = is_fp[ok.index]
-    quantized = ok[~ok_fp]
-    if quantized.empty:
-        raise UserError("no quantized results (only the full-precision row)")
-
-    missing: dict[str, list[str]] = {}
-    keep = pd.Series(True, index=df.index)
-
-    # --- column filters -----------------------------------------------------------------------------------------
-    have_bits = _bits_order(quantized["bits"])
-    if bits is not None:
-        asked_bits = _unique(str(BitWidth.parse(str(b))) for b in bits)
-        chosen = [b for b in asked_bits if b in have_bits]
-        if not chosen:
-            raise UserError(_missing_message("bits", asked_bits, have_bits))
-        missing["bits"] = [b for b in asked_bits if b not in have_bits]
-        keep &= df["bits"].isin(chosen) | is_fp
-    have_models = _unique(quantized["model"])
-    if models is not None:
-        asked_models = _unique(str(m) for m in models)
-        chosen = [m for m in asked_models if m in have_models]
-        if not chosen:
-            raise UserError(_missing_message("models", asked_models, have_models))
-        missing["models"] = [m for m in asked_models if m not in have_models]
-        keep &= df["model"].isin(chosen)
-
-    # --- row kinds and the method filter -------------------------------------------------------------------------
-    synths = ok.groupby("method")["synthesizer"].agg(lambda s: set(s)).to_dict()
-    prefixes = {label: _reference_prefix(label, synths.get(label, set())) for label in _unique(ok["method"])}
-    fp_labels = set(ok.loc[ok_fp, "method"])
-    have_labels = _unique(ok["method"])
-    asked_labels: list[str] | None = None
-    if methods is not None:
-        asked_labels = _expand_patterns((str(m) for m in methods), have_labels)
-        present = [m for m in asked_labels if m in have_labels]
-        if not [m for m in present if m not in fp_labels]:
-            raise UserError(_missing_message("methods", asked_labels, have_labels))
-        missing["methods"] = [m for m in asked_labels if m not in have_labels]
-        asked_refs = [m for m in present if prefixes.get(m) and m not in fp_labels]
-        allowed = set(present) | fp_labels
-        if not asked_refs:
-            allowed |= {m for m, p in prefixes.items() if p}
-        keep &= df["method"].isin(allowed)
-    missing = {k: v for k, v in missing.items() if v}
-
-    sel = df[keep]
-    n_failed = int((sel["status"].astype(str) != "ok").sum())
-    sel_ok = sel[(sel["status"].astype(str) == "ok") & sel["top1"].notna()]
-    sel_fp = is_fp[sel_ok.index]
-    sel_q = sel_ok[~sel_fp]
-    wanted = [m for m in asked_labels if m not in fp_labels] if asked_labels is not None else None
-    if sel_q.empty or (wanted is not None and not sel_q["method"].isin(wanted).any()):
-        parts = [f"methods {', '.join(asked_labels)}" if asked_labels is not None else "any method"]
-        if bits is not None:
-            parts.append(f"at bits {', '.join(str(BitWidth.parse(str(b))) for b in bits)}")
-        if models is not None:
-            parts.append(f"on models {', '.join(map(str, models))}")
-        raise UserError(f"no results for {' '.join(parts)} (results have: methods {', '.join(have_labels)}; "
-                        f"bits {', '.join(have_bits)}; models {', '.join(have_models)})")
-
-    col_bits = _bits_order(sel_q["bits"])
-    col_models = _unique(sel_q["model"])
-    if models is not None:
-        col_models = [m for m in _unique(map(str, models)) if m in col_models]
-
-    # --- rows ----------------------------------------------------------------------------------------------------
-    labels = _unique(sel_ok["method"])
-    fp_rows = [m for m in labels if m in set(sel_ok.loc[sel_fp, "method"]) or m == FP]
-    fp_rows.sort(key=lambda m: m != FP)
-    refs = [m for m in labels if m not in fp_rows and prefixes.get(m)]
-    suffix_order = _unique([""] + [m[len(prefixes[m]):] if m.startswith(prefixes[m]) else m for m in refs])
-
-    def ref_key(label: str) -> tuple[int, int]:
-        prefix = prefixes[label]
-        suffix = label[len(prefix):] if label.startswith(prefix) else label
-        return suffix_order.index(suffix), REFERENCE_SYNTHESIZERS.index(prefix)
-
-    refs.sort(key=ref_key)
-    others = [m for m in labels if m not in fp_rows and m not in refs]
-    if asked_labels is not None:
-        others.sort(key=asked_labels.index)
-
-    rows = [Row(m, "fp", False, m) for m in fp_rows]
-    rows += [Row(m, "reference", not _is_oracle(m, synths.get(m, set())), m) for m in refs]
-    rows += [Row(m, "method", True, m) for m in others]
-
-    # --- cells ---------------------------------------------------------------------------------------------------
-    cells: dict[Key, Cell] = {}
-    for (label, bw, model), group in sel_ok.groupby(["method", "bits", "model"], sort=False):
-        if model not in col_models:
-            continue
-        _check_one_experiment(group, label, bw, model, is_fp=label in fp_rows)
-        if label in fp_rows and "seed" in group.columns:
-            group = group.drop_duplicates("seed")  # the same evaluation, stored once per profile or preset
-        cell = Cell.of(group["top1"].astype(float).tolist())
-        if label in fp_rows:
-            for b in col_bits:
-                cells.setdefault((label, b, model), cell)
-        elif bw in col_bits:
-            cells[(label, bw, model)] = cell
-
-    best: set[Key] = set()
-    for b, model in ((b, m) for b in col_bits for m in col_models):
-        contenders = [(r.label, cells[(r.label, b, model)]) for r in rows
-                      if r.data_free and (r.label, b, model) in cells]
-        if contenders:
-            top = max(round(c.mean, 2) for _, c in contenders)
-            best |= {(label, b, model) for label, c in contenders if round(c.mean, 2) == top}
-
-    # --- published numbers ---------------------------------------------------------------------------------------
+    results = _normalised(frame)
+    selection = _selected(results, methods, bits, models)
+    rows = _ordered_rows(selection.ok, results, selection.asked_labels)
+    cells = _aggregated(selection.ok, rows, selection.bits, selection.models)
+    stats = _tested(rows, cells, [(b, m) for b in selection.bits for m in selection.models])
     if reported is not None:
-        rows_rep, cells_rep = _reported_rows(reported, rows, col_bits, col_models, asked_labels)
-        rows += rows_rep
-        cells.update(cells_rep)
-
-    caption: dict[str, list[str]] = {}
-    for column, name in CAPTION_FIELDS:
-        if column in sel_ok.columns:
-            values = sel_ok[column].dropna()
-            values = _unique(values)
-            if column in ("seed", "n_eval"):
-                values.sort(key=lambda v: (not isinstance(v, numbers.Number), v))
-            shown = [_fmt_seed(v) for v in values if str(v) != ""]
-            if shown:
-                caption[name] = shown
-
-    return Leaderboard(rows=rows, bits=col_bits, models=col_models, cells=cells, best=frozenset(best),
-                       n_failed=n_failed, caption=caption, missing=missing)
+        rows_rep, cells_rep = _reported_rows(reported, rows, selection.bits, selection.models, selection.asked_labels)
+        rows, cells = rows + rows_rep, {**cells, **cells_rep}
+    return Leaderboard(rows=rows, bits=selection.bits, models=selection.models, cells=cells, stats=stats,
+                       n_failed=selection.n_failed, caption=_caption(selection.ok), missing=selection.missing)
 
 
 def _reported_rows(
@@ -380,7 +464,7 @@ def _reported_rows(
             if part.empty:
                 continue
             label = f"{method} [reported: {source}]"
-            out_rows.append(Row(label, "reported", False, method, source))
+            out_rows.append(Row(label, "reported", method, source))
             for entry in part.itertuples(index=False):
                 targets = col_bits if entry.bits == FP else [entry.bits]
                 for b in targets:

@@ -1,8 +1,11 @@
 """Render a Leaderboard as Markdown, wide CSV or a rich table.
 
-Cells read ``71.23 ± 0.45 (n=3)`` (mean ± sample std over n seeds), ``71.23 (n=1)`` for one seed, a bare
-``72.01`` for a published number and ``–`` when empty. The best data-free cell per column is bold; published
-rows are italic.
+Cells read ``71.23 ± 0.45 (n=3)`` (mean ± sample std over n seeds) or, with ``interval='ci'``,
+``71.23 [70.11, 72.35] (n=3)`` (the 95 % t-interval of the mean); ``71.23 (n=1)`` for one seed (a data-free
+method's: ``(n=1: untested)``), a bare ``72.01`` for a published number and ``–`` when empty. Bold marks the
+data-free methods not significantly below their column's best (see :mod:`dfqbench.tables.marks`); published rows
+are italic. A table with variants of a method gets one more column per column: the variant's paired difference
+from its method. Notes under the table say what the marks mean and what each column can resolve.
 """
 
 from __future__ import annotations
@@ -14,20 +17,42 @@ from rich.table import Table
 from rich.text import Text
 
 from dfqbench.tables.leaderboard import Cell, Leaderboard, Row
+from dfqbench.tables.marks import Comparison
+from dfqbench.tables.stats import ALPHA, LEVEL, POWER
 
 EMPTY = "–"
 SEPARATOR = " · "
+INTERVALS = ("std", "ci")
+UNTESTED = "untested"
+PAIRED_TITLE = "variant − method, paired"
 
 
-def format_cell(cell: Cell | None) -> str:
-    """Two decimals: 'mean ± std (n=N)', 'mean (n=1)', 'value' for a published number, '–' for none."""
+def format_cell(cell: Cell | None, interval: str = "std", untested: bool = False) -> str:
+    """Two decimals: 'mean ± std (n=N)' or 'mean [low, high] (n=N)' (``interval='ci'``), 'mean (n=1)' ('mean
+    (n=1: untested)' with ``untested``), 'value' for a published number, '–' for none."""
     if cell is None:
         return EMPTY
     if cell.n is None:
         return f"{cell.mean:.2f}"
-    if cell.std is None:
-        return f"{cell.mean:.2f} (n={cell.n})"
+    if not cell.tested:
+        return f"{cell.mean:.2f} (n={cell.n}{': ' + UNTESTED if untested else ''})"
+    if interval == "ci":
+        low, high = cell.interval()
+        return f"{cell.mean:.2f} [{low:.2f}, {high:.2f}] (n={cell.n})"
     return f"{cell.mean:.2f} ± {cell.std:.2f} (n={cell.n})"
+
+
+def format_p(p: float) -> str:
+    """'p = 0.012', 'p < 0.001'."""
+    return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
+
+
+def format_paired(comparison: Comparison | None) -> str:
+    """'-0.43 [-0.88, 0.02], p = 0.059' (difference, its 95 % interval, Holm-adjusted p); '' for none."""
+    if comparison is None:
+        return ""
+    low, high = comparison.test.interval()
+    return f"{comparison.test.difference:.2f} [{low:.2f}, {high:.2f}], {format_p(comparison.p_holm)}"
 
 
 def caption(lb: Leaderboard) -> str:
@@ -42,37 +67,100 @@ def column_title(bits: str, model: str, sep: str = SEPARATOR) -> str:
     return f"{bits}{sep}{model}"
 
 
+def _mde_text(lb: Leaderboard) -> str:
+    parts = []
+    for b, m in lb.columns:
+        mde = lb.column_stats(b, m).mde
+        if mde is not None:
+            parts.append(f"{column_title(b, m)} {mde.value:.2f} (s = {mde.s:.2f}, df = {mde.df}, n = {mde.n})")
+    return "; ".join(parts)
+
+
+def notes(lb: Leaderboard, interval: str = "std") -> list[str]:
+    """What the cells, the marks and the paired column mean, and each column's minimum detectable difference."""
+    if not any(row.is_data_free_method for row in lb.rows):
+        return []
+    cells = (f"mean [{LEVEL:.0%} t-interval of the mean over seeds] (n seeds)" if interval == "ci" else
+             "mean ± sample std over seeds (n seeds)")
+    untested = any(s.untested for s in lb.stats.values())
+    out = [f"Cells: {cells}. Bold: the best data-free method of each column and every method not significantly "
+           f"below it (Welch's t-test over seeds, two-sided, Holm-corrected over the column's comparisons, "
+           f"α = {ALPHA:g}); reference rows (fp, noise, real and their crossings) are never marked."
+           + (f" n=1: {UNTESTED} (one seed has no spread to test against)." if untested else "")]
+    mde = _mde_text(lb)
+    if mde:
+        out.append(f"Smallest difference each column resolves (MDE = (t_0.975,df + t_0.8,df) · s · √(2/n) at "
+                   f"{POWER:.0%} power, s the pooled seed std of its data-free methods): {mde}.")
+    if lb.has_paired:
+        out.append(f"{PAIRED_TITLE}: each variant's difference from its method over the seeds both have, its "
+                   f"{LEVEL:.0%} interval and the paired t-test's p (two-sided, Holm-corrected over the column's "
+                   "variants).")
+    return out
+
+
+def _marked_text(lb: Leaderboard, row: Row, bits: str, model: str, interval: str) -> tuple[str, str]:
+    """A cell's text and its emphasis: 'bold' (marked), 'italic' (published) or ''."""
+    untested = row.is_data_free_method and lb.is_untested(row.label, bits, model)
+    text = format_cell(lb.cell(row.label, bits, model), interval, untested)
+    if text == EMPTY:
+        return text, ""
+    if row.kind == "reported":
+        return text, "italic"
+    return text, "bold" if lb.is_marked(row.label, bits, model) else ""
+
+
+def _paired(lb: Leaderboard, row: Row, bits: str, model: str) -> Comparison | None:
+    return lb.column_stats(bits, model).paired.get(row.label)
+
+
 def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _md_cell(lb: Leaderboard, row: Row, bits: str, model: str) -> str:
-    cell = lb.cell(row.label, bits, model)
-    text = _md_escape(format_cell(cell))
-    if cell is None:
-        return text
-    if row.kind == "reported":
-        return f"*{text}*"
-    if lb.is_best(row.label, bits, model):
-        return f"**{text}**"
-    return text
+def _md_row(cells: list[str]) -> str:
+    """'| a | b |', an empty cell as '| |'."""
+    return "|" + "|".join(f" {c} " if c else " " for c in cells) + "|"
 
 
-def to_markdown(lb: Leaderboard) -> str:
-    """A caption line (when there is one), then one table with headers '4w4a · model'; ends with a newline."""
+def md_table(header: list[str], rows: list[list[str]], align: list[str]) -> list[str]:
+    """The lines of a Markdown table; ``align`` per column: ':---' (left) or '---:' (right). Cells are escaped."""
+    lines = [_md_row([_md_escape(h) for h in header]), "|" + "|".join(align) + "|"]
+    return lines + [_md_row([_md_escape(c) for c in row]) for row in rows]
+
+
+def paragraphs(lines: list[str]) -> list[str]:
+    """Lines separated by blank lines."""
+    return [part for line in lines for part in ("", line)][1:]
+
+
+def _md_cell(lb: Leaderboard, row: Row, bits: str, model: str, interval: str) -> str:
+    text, style = _marked_text(lb, row, bits, model, interval)
+    text = _md_escape(text)
+    return f"**{text}**" if style == "bold" else f"*{text}*" if style == "italic" else text
+
+
+def to_markdown(lb: Leaderboard, interval: str = "std") -> str:
+    """A caption line (when there is one), one table with headers '4w4a · model' (and, for variants, '4w4a · model:
+    variant − method, paired'), then the notes; ends with a newline."""
     lines = []
     cap = caption(lb)
     if cap:
         lines += [cap, ""]
+    paired = lb.has_paired
     header = ["method"] + [column_title(b, m) for b, m in lb.columns]
+    header += [f"{column_title(b, m)}: {PAIRED_TITLE}" for b, m in lb.columns] if paired else []
     lines.append("| " + " | ".join(_md_escape(h) for h in header) + " |")
-    lines.append("|" + "|".join([":---"] + ["---:"] * len(lb.columns)) + "|")
+    lines.append("|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|")
     for row in lb.rows:
         label = _md_escape(row.label)
         if row.kind == "reported":
             label = f"*{label}*"
-        cells = [_md_cell(lb, row, b, m) for b, m in lb.columns]
-        lines.append("| " + " | ".join([label] + cells) + " |")
+        cells = [_md_cell(lb, row, b, m, interval) for b, m in lb.columns]
+        cells += [format_paired(_paired(lb, row, b, m)) for b, m in lb.columns] if paired else []
+        lines.append(_md_row([label] + cells))
+    note_lines = notes(lb, interval)
+    if note_lines:
+        lines += ["", *paragraphs(note_lines)]
     return "\n".join(lines) + "\n"
 
 
@@ -84,35 +172,52 @@ def _number(value: float | int | None) -> str:
     return str(round(value, 6))
 
 
+CSV_FIELDS = ("mean", "std", "n", "ci_low", "ci_high", "marked", "p_vs_best", "paired_difference", "paired_low",
+              "paired_high", "paired_p")
+
+
+def _csv_values(lb: Leaderboard, row: Row, bits: str, model: str) -> list[str]:
+    """The CSV_FIELDS of one cell: 'marked' is 1/0 for tested data-free methods, '' otherwise; 'p_vs_best' is
+    Holm's p against the column's best; the paired fields are a variant's against its method."""
+    cell = lb.cell(row.label, bits, model)
+    if cell is None:
+        return [""] * len(CSV_FIELDS)
+    low_high = cell.interval() or (None, None)
+    stats = lb.column_stats(bits, model)
+    tested = row.is_data_free_method and cell.tested
+    versus = stats.versus_best.get(row.label)
+    paired = stats.paired.get(row.label)
+    paired_values = [paired.test.difference, *paired.test.interval(), paired.p_holm] if paired else [None] * 4
+    return [_number(v) for v in (cell.mean, cell.std, cell.n, *low_high)] + [
+        str(int(lb.is_marked(row.label, bits, model))) if tested else "",
+        _number(versus.p_holm) if versus else "",
+    ] + [_number(v) for v in paired_values]
+
+
 def to_csv(lb: Leaderboard) -> str:
-    """Wide CSV: 'method', then '<bits>/<model>/mean', '.../std', '.../n' per column (blank when empty)."""
+    """Wide CSV: 'method', then '<bits>/<model>/<field>' for each of CSV_FIELDS per column (blank when empty)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    header = ["method"]
-    for b, m in lb.columns:
-        header += [f"{b}/{m}/mean", f"{b}/{m}/std", f"{b}/{m}/n"]
-    writer.writerow(header)
+    writer.writerow(["method"] + [f"{b}/{m}/{name}" for b, m in lb.columns for name in CSV_FIELDS])
     for row in lb.rows:
-        values: list[str] = [row.label]
-        for b, m in lb.columns:
-            cell = lb.cell(row.label, b, m)
-            values += ["", "", ""] if cell is None else [_number(cell.mean), _number(cell.std), _number(cell.n)]
-        writer.writerow(values)
+        writer.writerow([row.label] + [v for b, m in lb.columns for v in _csv_values(lb, row, b, m)])
     return out.getvalue()
 
 
-def to_rich(lb: Leaderboard, title: str | None = None) -> Table:
-    """A rich Table for the terminal: bold best data-free cells, italic published rows, the caption below."""
-    table = Table(title=title, caption=caption(lb) or None, show_lines=False)
+def to_rich(lb: Leaderboard, title: str | None = None, interval: str = "std") -> Table:
+    """A rich Table for the terminal: bold marked cells, italic published rows, the caption and the notes below."""
+    below = "\n".join(part for part in [caption(lb), *notes(lb, interval)] if part)
+    table = Table(title=title, caption=Text(below) if below else None, caption_justify="left", show_lines=False)
     table.add_column("method", no_wrap=True)
+    paired = lb.has_paired
     for b, m in lb.columns:
         table.add_column(column_title(b, m, "\n"), justify="right")
+    for b, m in lb.columns if paired else []:
+        table.add_column(f"{column_title(b, m, chr(10))}\n{PAIRED_TITLE}", justify="right")
     for i, row in enumerate(lb.rows):  # a line between fp, references, methods and published rows
-        reported = row.kind == "reported"
-        cells = [Text(row.label, style="italic" if reported else "")]
-        for b, m in lb.columns:
-            style = "italic" if reported else "bold" if lb.is_best(row.label, b, m) else ""
-            cells.append(Text(format_cell(lb.cell(row.label, b, m)), style=style))
+        cells = [Text(row.label, style="italic" if row.kind == "reported" else "")]
+        cells += [Text(*_marked_text(lb, row, b, m, interval)) for b, m in lb.columns]
+        cells += [Text(format_paired(_paired(lb, row, b, m))) for b, m in lb.columns] if paired else []
         next_kind = lb.rows[i + 1].kind if i + 1 < len(lb.rows) else row.kind
         table.add_row(*cells, end_section=next_kind != row.kind)
     return table

@@ -1,0 +1,239 @@
+"""The papers' testable claims against the measured rows: does ``higher > lower`` hold at this number of seeds?
+
+A claims file (CSV) has one claim per line: ``higher`` and ``lower`` (row labels), where the claim was made
+(``paper``, ``table``, ``setting``) and optionally what the paper reports (``reported``). Per column of the results
+(bits x model), each claim whose two rows are there is tested one-sided in its direction: Welch's t-test for two
+methods, the paired t-test by seed for a method against its own variant (an ablation row such as
+``maskaq[se=false]``, which shares each seed's draws). The p-values are Holm-corrected over the column's claims.
+Verdicts: ``holds`` (significant in the claimed direction), ``contradicted`` (the one-sided test the other way,
+Holm-corrected likewise, is significant) or ``not resolved at this n``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.table import Table
+from rich.text import Text
+
+from dfqbench.errors import UserError
+from dfqbench.tables.leaderboard import Column, Leaderboard, variant_of
+from dfqbench.tables.render import EMPTY, caption, column_title, format_p, md_table, paragraphs
+from dfqbench.tables.stats import ALPHA, LEVEL, TTest, holm, paired_t_test, welch_t_test
+
+CLAIM_FIELDS = ("higher", "lower", "paper", "table", "setting")  # required, non-empty
+OPTIONAL_FIELDS = ("reported",)
+HOLDS, CONTRADICTED, UNRESOLVED = "holds", "contradicted", "not resolved at this n"
+NOT_MEASURED, UNTESTED = "not measured", "n=1: untested"
+
+
+@dataclass(frozen=True)
+class Claim:
+    """``higher > lower``, as claimed in ``paper``, ``table``, ``setting`` (``reported``: the paper's numbers)."""
+
+    higher: str
+    lower: str
+    paper: str
+    table: str
+    setting: str
+    reported: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.higher} > {self.lower}"
+
+    @property
+    def source(self) -> str:
+        return f"{self.paper}, {self.table}, {self.setting}"
+
+    @property
+    def paired(self) -> bool:
+        """A method against its own variant (either way round): the rows share each seed's draws."""
+        return variant_of(self.lower) == self.higher or variant_of(self.higher) == self.lower
+
+
+def _claim_of(record: dict[str, str], where: str) -> Claim:
+    values = {k: (record.get(k) or "").strip() for k in CLAIM_FIELDS + OPTIONAL_FIELDS}
+    empty = [k for k in CLAIM_FIELDS if not values[k]]
+    if empty:
+        raise UserError(f"bad claims file {where}: empty {', '.join(empty)}")
+    if values["higher"] == values["lower"]:
+        raise UserError(f"bad claims file {where}: a row is claimed above itself ({values['higher']})")
+    return Claim(**values)
+
+
+def read_claims(path: str | Path) -> list[Claim]:
+    """The claims of a CSV file with columns CLAIM_FIELDS (and optionally 'reported'); UserError naming the file
+    and line for a missing file or column, an empty field, a claim of a row above itself or a repeated claim."""
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            absent = [k for k in CLAIM_FIELDS if k not in (reader.fieldnames or [])]
+            if absent:
+                raise UserError(f"bad claims file {path}: missing columns: {', '.join(absent)}")
+            claims = [_claim_of(record, f"{path}, line {reader.line_num}") for record in reader]
+    except FileNotFoundError:
+        raise UserError(f"claims file not found: {path}") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UserError(f"bad claims file {path} ({exc})") from None
+    seen = set()
+    for claim in claims:
+        if (claim.higher, claim.lower) in seen:
+            raise UserError(f"bad claims file {path}: the claim {claim.text} appears twice")
+        seen.add((claim.higher, claim.lower))
+    if not claims:
+        raise UserError(f"bad claims file {path}: no claims")
+    return claims
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One claim in one column: the one-sided tests both ways (None when not testable), Holm's p-values, verdict."""
+
+    claim: Claim
+    verdict: str
+    holds: TTest | None = None  # alternative 'greater': higher - lower > 0
+    p_holds: float | None = None
+    p_contradicted: float | None = None
+
+
+def claim_tests(board: Leaderboard, claim: Claim, bits: str, model: str) -> tuple[TTest, TTest] | str:
+    """The one-sided tests of ``claim`` in a column, (greater, less), or why there are none: not measured, or
+    n=1 (fewer than 2 seeds, or fewer than 2 common seeds for a paired test)."""
+    higher, lower = board.cell(claim.higher, bits, model), board.cell(claim.lower, bits, model)
+    if higher is None or lower is None:
+        return NOT_MEASURED
+    if claim.paired:
+        common = [seed for seed in higher.by_seed if seed in lower.by_seed]
+        if len(common) < 2:
+            return UNTESTED
+        a, b = [higher.by_seed[s] for s in common], [lower.by_seed[s] for s in common]
+        return paired_t_test(a, b, "greater"), paired_t_test(a, b, "less")
+    if not (higher.tested and lower.tested):
+        return UNTESTED
+    return welch_t_test(higher.values, lower.values, "greater"), welch_t_test(higher.values, lower.values, "less")
+
+
+def judge_column(board: Leaderboard, claims: list[Claim], bits: str, model: str) -> list[Verdict]:
+    """Every claim's verdict in one column, Holm over the column's testable claims (each direction apart)."""
+    tests = {i: claim_tests(board, claim, bits, model) for i, claim in enumerate(claims)}
+    testable = [i for i, t in tests.items() if not isinstance(t, str)]
+    p_holds = dict(zip(testable, holm([tests[i][0].p for i in testable]), strict=True))
+    p_contradicted = dict(zip(testable, holm([tests[i][1].p for i in testable]), strict=True))
+    verdicts = []
+    for i, claim in enumerate(claims):
+        if i not in testable:
+            verdicts.append(Verdict(claim, tests[i]))
+            continue
+        verdict = HOLDS if p_holds[i] < ALPHA else CONTRADICTED if p_contradicted[i] < ALPHA else UNRESOLVED
+        verdicts.append(Verdict(claim, verdict, tests[i][0], p_holds[i], p_contradicted[i]))
+    return verdicts
+
+
+@dataclass
+class ClaimsTable:
+    claims: list[Claim]
+    verdicts: dict[Column, list[Verdict]]
+    board: Leaderboard
+
+
+def build_claims_table(board: Leaderboard, claims: list[Claim]) -> ClaimsTable:
+    """The verdicts of ``claims`` in every column of ``board``; UserError when no claim's rows are measured."""
+    verdicts = {(b, m): judge_column(board, claims, b, m) for b, m in board.columns}
+    if all(v.verdict == NOT_MEASURED for column in verdicts.values() for v in column):
+        labels = ", ".join(dict.fromkeys(label for c in claims for label in (c.higher, c.lower)))
+        raise UserError(f"no claim has both of its rows in the results (claims name: {labels}; results have: "
+                        f"{', '.join(board.labels)})")
+    return ClaimsTable(claims, verdicts, board)
+
+
+# --- render ----------------------------------------------------------------------------------------------------------
+
+
+def _difference_text(verdict: Verdict) -> str:
+    if verdict.holds is None:
+        return EMPTY
+    low, high = verdict.holds.interval()
+    return f"{verdict.holds.difference:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def _verdict_text(verdict: Verdict) -> str:
+    if verdict.verdict == CONTRADICTED:
+        return f"{CONTRADICTED} ({format_p(verdict.p_contradicted)} for {verdict.claim.lower} > {verdict.claim.higher})"
+    return verdict.verdict
+
+
+def _rows(table: ClaimsTable, bits: str, model: str) -> tuple[list[str], list[list[str]]]:
+    header = ["claim", "source", "paper reports", "test", f"difference [{LEVEL:.0%} CI]", "p (one-sided, Holm)",
+              "verdict"]
+    rows = [[v.claim.text, v.claim.source, v.claim.reported or EMPTY, "paired" if v.claim.paired else "Welch",
+             _difference_text(v), format_p(v.p_holds) if v.p_holds is not None else EMPTY, _verdict_text(v)]
+            for v in table.verdicts[(bits, model)]]
+    return header, rows
+
+
+def _counts(verdicts: list[Verdict]) -> str:
+    names = (HOLDS, CONTRADICTED, UNRESOLVED, UNTESTED, NOT_MEASURED)
+    counts = [(name, sum(v.verdict == name for v in verdicts)) for name in names]
+    return ", ".join(f"{n} {name}" for name, n in counts if n)
+
+
+def claims_notes(table: ClaimsTable) -> list[str]:
+    return [f"Difference: higher − lower (paired: the mean over the seeds both rows have of the per-seed "
+            f"differences), with its {LEVEL:.0%} t-interval (not adjusted). p: the one-sided test in the claimed "
+            f"direction (Welch's t-test for two methods, the paired t-test by seed for a method against its own "
+            f"ablation), Holm-corrected over the column's claims; {HOLDS}: p < {ALPHA:g}; {CONTRADICTED}: the "
+            f"one-sided test the other way, Holm-corrected likewise, has p < {ALPHA:g}; otherwise {UNRESOLVED}."]
+
+
+def claims_markdown(table: ClaimsTable) -> str:
+    """The caption, then per column a title line (with the verdict counts) and the claims, then the notes."""
+    lines = [caption(table.board), ""] if caption(table.board) else []
+    for b, m in table.verdicts:
+        header, rows = _rows(table, b, m)
+        lines += [f"Claims · {column_title(b, m)}: {_counts(table.verdicts[(b, m)])}", "",
+                  *md_table(header, rows, [":---"] * 4 + ["---:"] * 2 + [":---"]), ""]
+    return "\n".join(lines + paragraphs(claims_notes(table))) + "\n"
+
+
+CLAIMS_CSV_FIELDS = ("bits", "model", "higher", "lower", "paper", "table", "setting", "reported", "test",
+                     "difference", "low", "high", "p_holds", "p_contradicted", "verdict")
+
+
+def _round(value: float | None) -> str:
+    return "" if value is None else str(round(value, 6))
+
+
+def claims_csv(table: ClaimsTable) -> str:
+    """Long CSV: one line per (column, claim), CLAIMS_CSV_FIELDS."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CLAIMS_CSV_FIELDS)
+    for (b, m), verdicts in table.verdicts.items():
+        for v in verdicts:
+            c, t = v.claim, v.holds
+            numbers = [t.difference, *t.interval(), v.p_holds, v.p_contradicted] if t else [None] * 5
+            writer.writerow([b, m, c.higher, c.lower, c.paper, c.table, c.setting, c.reported,
+                             "paired" if c.paired else "Welch", *map(_round, numbers), v.verdict])
+    return out.getvalue()
+
+
+def claims_rich(table: ClaimsTable) -> list[Table]:
+    """One rich table per column, the caption and the notes under the last."""
+    tables = []
+    columns = list(table.verdicts)
+    for i, (b, m) in enumerate(columns):
+        below = "\n".join([caption(table.board), *claims_notes(table)]) if i == len(columns) - 1 else None
+        header, rows = _rows(table, b, m)
+        out = Table(title=f"Claims · {column_title(b, m)}: {_counts(table.verdicts[(b, m)])}",
+                    caption=Text(below) if below else None, caption_justify="left")
+        for j, title in enumerate(header):
+            out.add_column(title, justify="right" if j in (4, 5) else "left")
+        for row in rows:
+            out.add_row(*(Text(v) for v in row))
+        tables.append(out)
+    return tables

@@ -1,0 +1,162 @@
+"""The claims view: the claims file, the one-sided tests (Welch or paired), Holm over a column's claims, the
+verdicts, the CLI's errors and the committed rendering."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from cli_helpers import assert_one_line_error, run_cli
+
+from dfqbench.errors import UserError
+from dfqbench.store.export import read_results_csv
+from dfqbench.tables import build_leaderboard
+from dfqbench.tables.claims import Claim, build_claims_table, claims_csv, claims_markdown, read_claims
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "results"
+CLAIMS = RESULTS / "claims.csv"
+V = "fmnist_vit"
+HEADER = "higher,lower,paper,table,setting,reported\n"
+COMMANDS = {
+    "claims_bench_4w4a.md": ["table", "--from", "results/bench_4w4a.csv", "--view", "claims", "--claims",
+                             "results/claims.csv", "--format", "md", "-o", "results/claims_bench_4w4a.md"],
+    "claims_bench_4w4a.csv": ["table", "--from", "results/bench_4w4a.csv", "--view", "claims", "--claims",
+                              "results/claims.csv", "--format", "csv", "-o", "results/claims_bench_4w4a.csv"],
+}
+
+
+def _frame(rows: dict[str, list[float]]) -> pd.DataFrame:
+    return pd.DataFrame([dict(method=label, synthesizer=label.split("[")[0], calibrator="kd", model=V, bits="4w4a",
+                              seed=seed, status="ok", top1=v)
+                         for label, values in rows.items() for seed, v in enumerate(values)])
+
+
+def _claim(higher: str, lower: str) -> Claim:
+    return Claim(higher, lower, "Paper (Venue 2025)", "Table 1", "DeiT-S 4w4a")
+
+
+ROWS = {
+    "a": [85.0, 85.2, 85.4],
+    "b": [80.0, 80.3, 80.6],
+    "c": [84.0, 86.0, 85.0],
+    "a[x=false]": [84.0, 84.3, 84.3],  # 1.0, 0.9, 1.1 below a at each seed
+    "one": [90.0],
+}
+
+
+def _verdicts(claims: list[Claim]) -> dict[str, object]:
+    table = build_claims_table(build_leaderboard(_frame(ROWS)), claims)
+    return {v.claim.text: v for v in table.verdicts[("4w4a", V)]}
+
+
+def test_verdicts_in_both_directions_and_unresolved():
+    claims = [_claim("a", "b"), _claim("b", "a"), _claim("a", "c"), _claim("a", "a[x=false]"), _claim("one", "a"),
+              _claim("a", "missing")]
+    verdicts = _verdicts(claims)
+    assert verdicts["a > b"].verdict == "holds"
+    assert verdicts["b > a"].verdict == "contradicted"
+    assert verdicts["a > c"].verdict == "not resolved at this n"
+    assert verdicts["a > a[x=false]"].verdict == "holds"
+    assert verdicts["one > a"].verdict == "n=1: untested" and verdicts["one > a"].holds is None
+    assert verdicts["a > missing"].verdict == "not measured"
+
+
+def test_a_method_against_its_own_variant_is_paired_and_holm_runs_over_the_column():
+    """Paired: d = 1.0, 0.9, 1.1, mean 1, s_d = 0.1, t = 10 sqrt(3), df 2; with 2 df P(T > t) = 1/2 - t / (2 sqrt(t^2
+    + 2)). Holm over the column's 2 testable claims: the smaller p is doubled."""
+    claims = [_claim("a", "a[x=false]"), _claim("a", "c")]
+    verdicts = _verdicts(claims)
+    paired = verdicts["a > a[x=false]"]
+    assert _claim("a", "a[x=false]").paired and not _claim("a", "c").paired
+    t = 10 * 3 ** 0.5
+    raw = 0.5 - t / (2 * (t * t + 2) ** 0.5)
+    assert paired.holds.difference == pytest.approx(1.0) and paired.holds.df == 2
+    assert paired.holds.p == pytest.approx(raw)
+    assert paired.p_holds == pytest.approx(2 * raw)
+    alone = _verdicts([_claim("a", "a[x=false]")])["a > a[x=false]"]
+    assert alone.p_holds == pytest.approx(raw)
+    welch = verdicts["a > c"]  # Welch: 85.2 vs 85.0
+    assert welch.holds.difference == pytest.approx(0.2) and welch.holds.df != 2
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("higher,lower,paper\n", "missing columns: table, setting"),
+    (HEADER + "a,b,P,T,\n", "line 2: empty setting"),
+    (HEADER + "a,b,P,T,S\nc,,P,T,S\n", "line 3: empty lower"),
+    (HEADER + "a,a,P,T,S\n", "above itself"),
+    (HEADER + "a,b,P,T,S\na,b,Q,T,S\n", "a > b appears twice"),
+    (HEADER, "no claims"),
+])
+def test_bad_claims_files(tmp_path, text, message):
+    path = tmp_path / "claims.csv"
+    path.write_text(text)
+    with pytest.raises(UserError, match=message):
+        read_claims(path)
+
+
+def test_bad_input_from_the_command_line_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    bench = str(RESULTS / "bench_4w4a.csv")
+    bad = tmp_path / "claims.csv"
+    bad.write_text(HEADER + "maskaq,,P,T,S\n")
+    cases = [
+        (["--view", "claims", "--claims", str(bad)], "line 2: empty lower"),
+        (["--view", "claims", "--claims", str(tmp_path / "none.csv")], "claims file not found"),
+        (["--view", "verdicts"], "unknown --view 'verdicts'"),
+        (["--interval", "sd"], "unknown --interval 'sd'"),
+        (["--claims", str(CLAIMS)], "--claims goes with --view claims"),
+        (["--view", "claims", "--methods", "noise,real"], "no claim has both of its rows in the results"),
+    ]
+    for args, pattern in cases:
+        code, _, err = run_cli(["table", "--from", bench, *args], capsys, monkeypatch)
+        assert_one_line_error(code, err, pattern)
+
+
+def test_the_committed_claims_cover_the_papers_orderings_and_every_declared_ablation():
+    from dfqbench.api import METHODS
+    from dfqbench.registry import load_builtin_plugins
+    from dfqbench.runner.grid import ablation_specs
+
+    load_builtin_plugins()
+    claims = read_claims(CLAIMS)
+    pairs = [(c.higher, c.lower) for c in claims]
+    assert pairs[:6] == [("maskaq", "mimiq"), ("mimiq", "psaq-vit-v2"), ("psaq-vit-v2", "psaq-vit"),
+                         ("sardfq", "psaq-vit"), ("sardfq", "psaq-vit-v2"), ("sardfq", "noise")]
+    ablations = {(name, spec.label) for name, method in METHODS.items() if method.ablations
+                 for spec in ablation_specs([name])}
+    assert set(pairs[6:]) == ablations and len(pairs) == 6 + len(ablations)
+    assert all(c.paired for c in claims[6:]) and not any(c.paired for c in claims[:6])
+    text = CLAIMS.read_text()
+    assert "shared" not in text and "/" not in text  # sources are papers, never paths
+
+
+def test_the_bench_claims_by_their_numbers():
+    table = build_claims_table(build_leaderboard(read_results_csv(RESULTS / "bench_4w4a.csv")), read_claims(CLAIMS))
+    verdicts = {v.claim.text: v for v in table.verdicts[("4w4a", V)]}
+    assert len(verdicts) == 25
+    assert verdicts["mimiq > psaq-vit-v2"].verdict == "holds"
+    assert verdicts["sardfq > psaq-vit"].verdict == "holds"
+    assert verdicts["sardfq > sardfq[apa=false]"].verdict == "contradicted"
+    assert verdicts["maskaq > mimiq"].verdict == "not resolved at this n"  # 0.54 points, p = 0.02 before Holm
+    assert verdicts["maskaq > mimiq"].holds.p < 0.05 < verdicts["maskaq > mimiq"].p_holds
+    rows = list(csv.DictReader(io.StringIO(claims_csv(table))))
+    assert [r["test"] for r in rows].count("paired") == 19
+    assert "Claims · 4w4a · fmnist_vit: 2 holds, 1 contradicted, 22 not resolved at this n" in claims_markdown(table)
+
+
+def test_the_claims_view_in_the_terminal(capsys, monkeypatch):
+    code, out, err = run_cli(["table", "--from", str(RESULTS / "bench_4w4a.csv"), "--view", "claims"], capsys,
+                             monkeypatch)
+    assert code == 0, err
+    assert "Claims · 4w4a · fmnist_vit" in out and "contradicted" in out
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_committed_claims_tables_are_the_commands_output(name, tmp_path, capsys, monkeypatch):
+    args = [str(ROOT / a) if a.startswith("results/") else a for a in COMMANDS[name][:-1]] + [str(tmp_path / name)]
+    code, _, err = run_cli(args, capsys, monkeypatch)
+    assert code == 0, err
+    assert (tmp_path / name).read_bytes() == (RESULTS / name).read_bytes()
