@@ -34,6 +34,8 @@ def test_profile_table_matches_the_profiles():
 def test_zoo_table_matches_the_manifest():
     for name in zoo_models():
         record = get_zoo_model(name).record
+        if record is None:  # not trained yet (dfqbench zoo list says so): in the README once trained
+            continue
         (row,) = table_rows(f"`{name}`")
         assert f"{record['top1']:.2f}" in " ".join(row), (row, record["top1"])
         assert record["sha256"][:12] in " ".join(row)

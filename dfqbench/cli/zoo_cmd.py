@@ -10,25 +10,26 @@ from rich.table import Table
 from dfqbench.cli.app import console
 from dfqbench.cli.options import data_dir_option
 
-zoo_app = typer.Typer(help="The embedded Fashion-MNIST zoo.\n\nExamples:\n\n  dfqbench zoo list\n\n"
-                           "  dfqbench zoo train fmnist_vit --run-dir runs/zoo", no_args_is_help=True)
+zoo_app = typer.Typer(help="The embedded zoo (Fashion-MNIST and canvas datasets).\n\nExamples:\n\n"
+                           "  dfqbench zoo list\n\n  dfqbench zoo train fmnist_vit --run-dir runs/zoo",
+                      no_args_is_help=True)
 
 
 @zoo_app.command("list")
 def list_command(pattern: str = typer.Argument(None, help="Wildcard filter, e.g. '*swin*'.")) -> None:
-    """List the zoo with family, weights hash and FP top-1.
+    """List the zoo with family, dataset, weights hash and FP top-1 ('not trained': run dfqbench zoo train NAME).
 
     Example: dfqbench zoo list
     """
     from dfqbench.zoo.registry import get_zoo_model, zoo_models
 
-    table = Table("name", "family", "sha256", "top-1", "description")
+    table = Table("name", "family", "dataset", "sha256", "top-1", "description")
     for name in zoo_models(pattern):
         entry = get_zoo_model(name)
         record = entry.record or {}
         sha = record.get("sha256", "not trained")[:12]
         top1 = f"{record['top1']:.2f}" if "top1" in record else "-"
-        table.add_row(name, entry.family, sha, top1, entry.description)
+        table.add_row(name, entry.family, entry.dataset, sha, top1, entry.description)
     console.print(table)
 
 
@@ -56,7 +57,11 @@ def train_command(
 ) -> None:
     """Train a zoo model from its recorded, seeded recipe (resumes from --run-dir).
 
-    Example: dfqbench --threads 2 zoo train fmnist_vit
+    Examples:
+
+      dfqbench --threads 2 zoo train fmnist_vit
+
+      dfqbench --threads 1 zoo train canvas56a_vit
     """
     from dfqbench.zoo.registry import get_zoo_model
     from dfqbench.zoo.train import train_zoo_model

@@ -114,7 +114,7 @@ def load_zoo(name: str) -> Backbone:
         raise UserError(f"zoo weights corrupt (SHA-256 {digest[:12]} != recorded {record['sha256'][:12]}): {path}")
     model = entry.build()
     load_state(model, load_file(str(path)), str(path))
-    return Backbone(name, entry.family, model.eval(), digest, "fashion-mnist", "zoo")
+    return Backbone(name, entry.family, model.eval(), digest, entry.dataset, "zoo")
 
 
 def load_timm(name: str, checkpoint: Path | None = None, **kwargs) -> Backbone:

@@ -9,10 +9,12 @@ from dfqbench.config import Config
 
 @dataclasses.dataclass(frozen=True)
 class TrainRecipe(Config):
-    """How a zoo model is trained on Fashion-MNIST from scratch.
+    """How a zoo model is trained from scratch on its dataset (Fashion-MNIST, or a canvas dataset made from it).
 
     ``train_split`` is the Fashion-MNIST split it learns from: models trained from the validation split's
     introduction on use ``train`` (the validation split held out); the first zoo models used ``train+val``.
+    On a canvas dataset every epoch re-draws the items' canvases (size, placement, clutter, flip when ``hflip``;
+    :mod:`dfqbench.zoo.training_data`), and crops are off (``crop_padding=0``, ``resized_crop=None``).
     ``distill='hard'`` trains a DeiT with hard distillation from a teacher
     (``teacher``, a zoo-internal CNN) that the same command trains first.
     """

@@ -1,10 +1,14 @@
-"""Registry of backbones: the embedded Fashion-MNIST zoo and timm's ImageNet models.
+"""Registry of backbones: the embedded zoo (Fashion-MNIST and canvas datasets) and timm's ImageNet models.
 
 Zoo variants register with one small decorator each (timm's
 ``@register_model`` style)::
 
     @register_zoo_model(family="vit", recipe=TrainRecipe(epochs=20))
     def fmnist_vit() -> nn.Module: ...
+
+``dataset`` (default ``fashion-mnist``) names the data a model is trained and evaluated on
+(:mod:`dfqbench.data.splits`); ``name`` and ``description`` override the function's name and docstring, for
+builders made in a loop.
 
 The trained weights live beside this file as ``<name>.safetensors``; their
 SHA-256, recipe and measured top-1 are recorded in ``weights/manifest.json``
@@ -39,6 +43,7 @@ class ZooModel:
     build: Callable[[], nn.Module]
     recipe: TrainRecipe
     description: str
+    dataset: str = "fashion-mnist"
 
     @property
     def weights_path(self) -> Path:
@@ -53,17 +58,19 @@ class ZooModel:
 _ZOO: dict[str, ZooModel] = {}
 
 
-def register_zoo_model(family: str, recipe: TrainRecipe) -> Callable:
-    """Register the decorated builder as a zoo model named after the function."""
+def register_zoo_model(family: str, recipe: TrainRecipe, dataset: str = "fashion-mnist", name: str | None = None,
+                       description: str | None = None) -> Callable:
+    """Register the decorated builder as a zoo model named after the function (or ``name``)."""
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family}")
 
     def decorator(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
-        name = build.__name__
-        if name in _ZOO:
-            raise ValueError(f"zoo model {name} registered twice")
+        model_name = name or build.__name__
+        if model_name in _ZOO:
+            raise ValueError(f"zoo model {model_name} registered twice")
         doc = (build.__doc__ or "").strip().splitlines()
-        _ZOO[name] = ZooModel(name, family, build, recipe, doc[0] if doc else "")
+        summary = description if description is not None else (doc[0] if doc else "")
+        _ZOO[model_name] = ZooModel(model_name, family, build, recipe, summary, dataset)
         return build
 
     return decorator

@@ -3,7 +3,8 @@
 Checkpoints go to ``<run_dir>/<name>/last.pt`` (tensors and plain values
 only, reloaded with ``weights_only=True``). When training ends the weights
 are written as safetensors beside the registry and the manifest records
-their SHA-256, the recipe and the measured top-1 on the 10,000-image test split.
+their SHA-256, the recipe, the dataset and the measured top-1 on the dataset's test split.
+What each epoch trains on is :mod:`dfqbench.zoo.training_data`.
 """
 
 from __future__ import annotations
@@ -19,35 +20,19 @@ import torch.nn as nn
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
-from dfqbench.calibration.augment import resized_crop_flip
-from dfqbench.data.fashion_mnist import fashion_mnist_batches, load_fashion_mnist
+from dfqbench.data.splits import eval_batches
 from dfqbench.data.transforms import normalize_batch
 from dfqbench.evaluate import evaluate
 from dfqbench.zoo.models import TEACHERS
 from dfqbench.zoo.recipe import TrainRecipe
 from dfqbench.zoo.registry import ZooModel, sha256_file, write_manifest_entry
+from dfqbench.zoo.training_data import augment, training_set
+
+__all__ = ["augment", "lr_at", "make_loss", "teacher_for", "train_loop", "train_zoo_model"]
+PROGRESS_LINES = 10  # progress lines per epoch, besides the epoch's own
+EVAL_BATCH = 256
 
 Log = Callable[[str], None]
-
-
-def augment(pixels: torch.Tensor, recipe: TrainRecipe, gen: torch.Generator) -> torch.Tensor:
-    """Random crop after zero padding, or a random resized crop (``recipe.resized_crop``, the area range, aspect
-    3/4-4/3), then horizontal flip, one draw per image."""
-    b, c, h, w = pixels.shape
-    if recipe.resized_crop is not None:
-        return resized_crop_flip(pixels, gen, scale=tuple(recipe.resized_crop), flip_p=0.5 if recipe.hflip else 0.0)
-    pad = recipe.crop_padding
-    if pad:
-        padded = F.pad(pixels, (pad, pad, pad, pad))
-        dy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-        dx = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-        rows = (dy[:, None] + torch.arange(h)).view(b, 1, h, 1).expand(b, c, h, w + 2 * pad)
-        cols = (dx[:, None] + torch.arange(w)).view(b, 1, 1, w).expand(b, c, h, w)
-        pixels = padded.gather(2, rows).gather(3, cols)
-    if recipe.hflip:
-        flip = torch.rand(b, generator=gen) < 0.5
-        pixels = torch.where(flip.view(b, 1, 1, 1), pixels.flip(-1), pixels)
-    return pixels
 
 
 def lr_at(step: int, total: int, warmup: int, base: float) -> float:
@@ -59,10 +44,10 @@ def lr_at(step: int, total: int, warmup: int, base: float) -> float:
 
 
 def train_loop(model: nn.Module, recipe: TrainRecipe, epochs: int, ckpt: Path, log: Log,
-               data_config: dict, loss_fn: Callable, data_dir=None) -> None:
-    """Seeded AdamW training over the train split, checkpointing after every epoch."""
-    train = load_fashion_mnist(recipe.train_split, data_dir)
-    pixels, labels = train.as_float(), train.labels
+               data_config: dict, loss_fn: Callable, data_dir=None, dataset: str = "fashion-mnist") -> None:
+    """Seeded AdamW training over ``dataset``'s training data, checkpointing after every epoch."""
+    train = training_set(dataset, recipe, data_dir)
+    labels = train.labels
     steps_per_epoch = math.ceil(len(labels) / recipe.batch_size)
     total, warmup = epochs * steps_per_epoch, recipe.warmup_epochs * steps_per_epoch
     decayed = {n for n, p in model.named_parameters() if p.ndim > 1 and "token" not in n and "pos_embed" not in n}
@@ -85,7 +70,7 @@ def train_loop(model: nn.Module, recipe: TrainRecipe, epochs: int, ckpt: Path, l
         order = torch.randperm(len(labels), generator=gen)
         for i in range(steps_per_epoch):
             idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
-            x = normalize_batch(augment(pixels[idx], recipe, gen), data_config)
+            x = normalize_batch(train.batch(idx, epoch, gen), data_config)
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + i, total, warmup, recipe.lr)
             loss = loss_fn(model, x, labels[idx])
@@ -93,6 +78,9 @@ def train_loop(model: nn.Module, recipe: TrainRecipe, epochs: int, ckpt: Path, l
             loss.backward()
             opt.step()
             seen, loss_sum = seen + len(idx), loss_sum + loss.item() * len(idx)
+            if (i + 1) % max(1, steps_per_epoch // PROGRESS_LINES) == 0 and i + 1 < steps_per_epoch:
+                log(f"  epoch {epoch + 1}/{epochs} step {i + 1}/{steps_per_epoch} loss {loss_sum / seen:.4f} "
+                    f"({time.time() - t0:.0f}s)")
         ckpt.parent.mkdir(parents=True, exist_ok=True)
         tmp = ckpt.with_suffix(".tmp")
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
@@ -102,19 +90,24 @@ def train_loop(model: nn.Module, recipe: TrainRecipe, epochs: int, ckpt: Path, l
     model.eval()
 
 
+def evaluation_batches(entry: ZooModel, data_config: dict, data_dir=None):
+    return eval_batches(entry.dataset, data_config, EVAL_BATCH, data_dir=data_dir, split="test")
+
+
 def teacher_for(entry: ZooModel, run_dir: Path, log: Log, data_dir=None) -> nn.Module | None:
-    """Train (or resume) the DeiT's CNN teacher named by the recipe."""
+    """Train (or resume) the DeiT's CNN teacher named by the recipe (the student's augmentation, its own seed)."""
     recipe = entry.recipe
     if recipe.distill is None:
         return None
     teacher = TEACHERS[recipe.teacher]()
     cfg = entry.build().pretrained_cfg
     teacher_recipe = TrainRecipe(epochs=recipe.teacher_epochs, seed=recipe.seed + 1000, weight_decay=5e-4,
-                                 label_smoothing=0.0, train_split=recipe.train_split)
+                                 label_smoothing=0.0, train_split=recipe.train_split,
+                                 crop_padding=recipe.crop_padding, hflip=recipe.hflip)
     log(f"training teacher {recipe.teacher} for {recipe.teacher_epochs} epochs")
     train_loop(teacher, teacher_recipe, teacher_recipe.epochs, run_dir / entry.name / "teacher.pt", log, cfg,
-               lambda m, x, y: F.cross_entropy(m(x), y), data_dir)
-    acc = evaluate(teacher, fashion_mnist_batches(cfg, "test", data_dir=data_dir))
+               lambda m, x, y: F.cross_entropy(m(x), y), data_dir, entry.dataset)
+    acc = evaluate(teacher, evaluation_batches(entry, cfg, data_dir))
     log(f"teacher {recipe.teacher} top-1 {acc.top1:.2f}")
     for p in teacher.parameters():
         p.requires_grad_(False)
@@ -146,14 +139,14 @@ def train_zoo_model(entry: ZooModel, run_dir: Path, out_dir: Path | None = None,
     if teacher is not None:
         model.set_distilled_training(True)
     train_loop(model, recipe, recipe.epochs, run_dir / entry.name / "last.pt", log, cfg,
-               make_loss(recipe, teacher), data_dir)
+               make_loss(recipe, teacher), data_dir, entry.dataset)
     if teacher is not None:
         model.set_distilled_training(False)
-    acc = evaluate(model, fashion_mnist_batches(cfg, "test", data_dir=data_dir))
+    acc = evaluate(model, evaluation_batches(entry, cfg, data_dir))
     out = (out_dir or entry.weights_path.parent) / f"{entry.name}.safetensors"
     out.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out))
-    record = {"family": entry.family, "sha256": sha256_file(out), "top1": round(acc.top1, 2),
+    record = {"family": entry.family, "dataset": entry.dataset, "sha256": sha256_file(out), "top1": round(acc.top1, 2),
               "top5": round(acc.top5, 2), "recipe": recipe.to_dict(),
               "train_seconds": round(time.time() - t0), "torch": torch.__version__,
               "threads": torch.get_num_threads(), "machine": platform.machine()}

@@ -2,7 +2,8 @@
 
 Run: .venv/bin/python -m pytest tests/benchmarks --benchmark-enable --benchmark-json runs/bench.json
 then: .venv/bin/python -m tests.benchmarks.report runs/bench.json
-Without --benchmark-enable (the default) each body runs once, as a smoke test.
+Without --benchmark-enable (the default) each body runs once, as a smoke test; the canvas models' evaluation
+benchmarks are marked slow (the default run skips them; ``-o addopts=`` runs them).
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ import pytest
 import torch
 
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
-from tests.benchmarks.zoo_fixtures import ZOO, zoo_model
+from tests.benchmarks.zoo_fixtures import CANVAS_ZOO, ZOO, zoo_model
 
 EVAL_IMAGES, EVAL_BATCH = 1024, 256
+EVAL_MODELS = ZOO + tuple(pytest.param(name, marks=pytest.mark.slow) for name in CANVAS_ZOO)
 
 
-@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("name", ZOO + CANVAS_ZOO)
 def test_forward_backward_batch32(benchmark, name):
     """Forward + backward to the pixels of a batch of 32: the unit cost of a synthesis step."""
     model = zoo_model(name)
@@ -37,7 +39,7 @@ def run_eval(model, batches):
 
 
 @pytest.mark.parametrize("mode", ["fp", "4w4a"])
-@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("name", EVAL_MODELS)
 def test_eval_fp_vs_fake_quant(benchmark, name, mode):
     """Evaluation of 1024 images: the timm FP model against the fake-quant 4w4a model."""
     model = zoo_model(name)

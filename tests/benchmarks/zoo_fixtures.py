@@ -9,6 +9,8 @@ from dfqbench.zoo.backbones import load_backbone
 from dfqbench.zoo.registry import get_zoo_model
 
 ZOO = ("fmnist_vit", "fmnist_deit", "fmnist_swin")
+CANVAS_ZOO = ("canvas56a_vit", "canvas56a_deit", "canvas56a_swin", "canvas56b_vit", "canvas56b_deit",
+              "canvas56b_swin")
 
 
 def zoo_model(name: str) -> nn.Module:
