@@ -29,6 +29,7 @@ def tune_command(
                                                     "split (default 0.02)."),
     data_dir: Path = data_dir_option(),
     imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root (train/) for timm models."),
+    plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
 ) -> None:
     """Score every value of a method's declared grid on the validation split and write the choice.
 
@@ -42,9 +43,12 @@ def tune_command(
 
     from dfqbench.cli.run_cmd import make_settings, run_with_display
     from dfqbench.quant.bits import parse_bit_list
+    from dfqbench.registry import load_plugin_file
     from dfqbench.runner.grid import expand_grid, parse_seeds
     from dfqbench.runner.tune import TUNING_FORMAT, grid_specs, summarise, write_tuning
 
+    for path in plugin or []:
+        load_plugin_file(path)
     bit_list, seed_list = parse_bit_list(bits), parse_seeds(seeds)
     if len(bit_list) != 1:
         raise UserError("--bits: a tuning is made at one bit-width (e.g. 4w4a)")
