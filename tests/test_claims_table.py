@@ -1,5 +1,5 @@
-"""The claims view: the claims file, the one-sided tests (Welch or paired), Holm over a column's claims, the
-verdicts, the CLI's errors and the committed rendering."""
+"""The claims view: the claims file, the one-sided tests (Welch or paired), Holm within a family of a column's
+claims, the Bonferroni bounds, the verdicts, the CLI's errors and the committed renderings."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ COMMANDS = {
                              "results/claims.csv", "--format", "md", "-o", "results/claims_bench_4w4a.md"],
     "claims_bench_4w4a.csv": ["table", "--from", "results/bench_4w4a.csv", "--view", "claims", "--claims",
                               "results/claims.csv", "--format", "csv", "-o", "results/claims_bench_4w4a.csv"],
+    "claims_readme_bench_4w4a.md": ["table", "--from", "results/bench_4w4a.csv", "--view", "claims", "--claims",
+                                    "results/claims_readme.csv", "--format", "md", "-o",
+                                    "results/claims_readme_bench_4w4a.md"],
 }
 
 
@@ -35,8 +38,8 @@ def _frame(rows: dict[str, list[float]]) -> pd.DataFrame:
                          for label, values in rows.items() for seed, v in enumerate(values)])
 
 
-def _claim(higher: str, lower: str) -> Claim:
-    return Claim(higher, lower, "Paper (Venue 2025)", "Table 1", "DeiT-S 4w4a")
+def _claim(higher: str, lower: str, family: str = "") -> Claim:
+    return Claim(higher, lower, "Paper (Venue 2025)", "Table 1", "DeiT-S 4w4a", family=family)
 
 
 ROWS = {
@@ -65,22 +68,59 @@ def test_verdicts_in_both_directions_and_unresolved():
     assert verdicts["a > missing"].verdict == "not measured"
 
 
-def test_a_method_against_its_own_variant_is_paired_and_holm_runs_over_the_column():
+def test_a_method_against_its_own_variant_is_paired_and_holm_runs_within_a_family():
     """Paired: d = 1.0, 0.9, 1.1, mean 1, s_d = 0.1, t = 10 sqrt(3), df 2; with 2 df P(T > t) = 1/2 - t / (2 sqrt(t^2
-    + 2)). Holm over the column's 2 testable claims: the smaller p is doubled."""
+    + 2)). By default the paired claim is in 'a ablations' and the Welch one in 'comparisons': Holm leaves a family
+    of one as it is. In one named family of 2 testable claims the smaller p is doubled."""
     claims = [_claim("a", "a[x=false]"), _claim("a", "c")]
     verdicts = _verdicts(claims)
     paired = verdicts["a > a[x=false]"]
     assert _claim("a", "a[x=false]").paired and not _claim("a", "c").paired
+    assert _claim("a", "a[x=false]").family_name == "a ablations" and _claim("a", "c").family_name == "comparisons"
+    assert _claim("a[x=false]", "a").family_name == "a ablations"
     t = 10 * 3 ** 0.5
     raw = 0.5 - t / (2 * (t * t + 2) ** 0.5)
     assert paired.holds.difference == pytest.approx(1.0) and paired.holds.df == 2
     assert paired.holds.p == pytest.approx(raw)
-    assert paired.p_holds == pytest.approx(2 * raw)
-    alone = _verdicts([_claim("a", "a[x=false]")])["a > a[x=false]"]
-    assert alone.p_holds == pytest.approx(raw)
+    assert paired.p_holds == pytest.approx(raw) and paired.family_size == 1
+    together = _verdicts([_claim("a", "a[x=false]", "f"), _claim("a", "c", "f"), _claim("a", "missing", "f")])
+    assert together["a > a[x=false]"].p_holds == pytest.approx(2 * raw)
+    assert together["a > a[x=false]"].family_size == 2  # the unmeasured claim is not counted
+    assert together["a > missing"].family_size is None and together["a > missing"].interval() is None
     welch = verdicts["a > c"]  # Welch: 85.2 vs 85.0
     assert welch.holds.difference == pytest.approx(0.2) and welch.holds.df != 2
+
+
+def test_the_bounds_are_one_sided_bonferroni_over_the_family():
+    """Each bound at 1 - alpha/m: difference -+ t_{1 - 0.05/m, df} se. Paired a > a[x=false], alone (m = 1):
+    1 -+ t_0.95,2 * 0.1 / sqrt(3), with 2 df t_q = (2q - 1) / sqrt(2 q (1 - q)) = 0.9 / sqrt(0.095) at q = 0.95.
+    In a family of 2 the bounds are at t_0.975,2 = 4.302653; the lower one is above 0 exactly when p < 0.05 / m."""
+    alone = _verdicts([_claim("a", "a[x=false]")])["a > a[x=false]"]
+    se = 0.1 / 3 ** 0.5
+    half = 0.9 / 0.095 ** 0.5 * se
+    assert alone.bound_level == pytest.approx(0.95)
+    assert alone.interval() == pytest.approx((1 - half, 1 + half))
+    pair = _verdicts([_claim("a", "a[x=false]", "f"), _claim("a", "c", "f")])["a > a[x=false]"]
+    assert pair.bound_level == pytest.approx(0.975)
+    assert pair.interval() == pytest.approx((1 - 4.302653 * se, 1 + 4.302653 * se), rel=1e-6)
+    for v in _verdicts([_claim("a", "b"), _claim("a", "c"), _claim("b", "a"), _claim("c", "b")]).values():
+        low, high = v.interval()
+        assert (low > 0) == (v.holds.p < 0.05 / v.family_size)
+        assert (high < 0) == (1 - v.holds.p < 0.05 / v.family_size)
+        assert not (low > 0 and v.verdict != "holds") and not (high < 0 and v.verdict != "contradicted")
+
+
+def test_the_family_column_of_a_claims_file(tmp_path):
+    path = tmp_path / "claims.csv"
+    path.write_text("higher,lower,paper,table,setting,family\na,b,P,T,S,orderings\na,a[x=false],P,T,S,\n")
+    claims = read_claims(path)
+    assert [c.family_name for c in claims] == ["orderings", "a ablations"]
+    table = build_claims_table(build_leaderboard(_frame(ROWS)), claims)
+    rows = list(csv.DictReader(io.StringIO(claims_csv(table))))
+    assert [(r["family"], r["family_size"]) for r in rows] == [("orderings", "1"), ("a ablations", "1")]
+    assert float(rows[0]["bound_level"]) == pytest.approx(0.95)
+    md = claims_markdown(table)
+    assert "| orderings (m = 1) |" in md and "| a ablations (m = 1) |" in md
 
 
 @pytest.mark.parametrize(("text", "message"), [
@@ -116,6 +156,7 @@ def test_bad_input_from_the_command_line_is_one_line_and_exit_2(tmp_path, capsys
 
 
 def test_the_committed_claims_cover_the_papers_orderings_and_every_declared_ablation():
+    """...in one family of orderings and one family per method's ablations, the families of its ablation table."""
     from dfqbench.api import METHODS
     from dfqbench.registry import load_builtin_plugins
     from dfqbench.runner.grid import ablation_specs
@@ -129,22 +170,49 @@ def test_the_committed_claims_cover_the_papers_orderings_and_every_declared_abla
                  for spec in ablation_specs([name])}
     assert set(pairs[6:]) == ablations and len(pairs) == 6 + len(ablations)
     assert all(c.paired for c in claims[6:]) and not any(c.paired for c in claims[:6])
+    assert {c.family for c in claims[:6]} == {"method orderings"}
+    assert all(c.family == f"{c.higher} ablations" for c in claims[6:])
+    assert all(c.family == c.family_name for c in claims)  # the defaults, written out
     text = CLAIMS.read_text()
     assert "shared" not in text and "/" not in text  # sources are papers, never paths
 
 
 def test_the_bench_claims_by_their_numbers():
-    table = build_claims_table(build_leaderboard(read_results_csv(RESULTS / "bench_4w4a.csv")), read_claims(CLAIMS))
+    board = build_leaderboard(read_results_csv(RESULTS / "bench_4w4a.csv"))
+    table = build_claims_table(board, read_claims(CLAIMS))
     verdicts = {v.claim.text: v for v in table.verdicts[("4w4a", V)]}
     assert len(verdicts) == 25
     assert verdicts["mimiq > psaq-vit-v2"].verdict == "holds"
     assert verdicts["sardfq > psaq-vit"].verdict == "holds"
     assert verdicts["sardfq > sardfq[apa=false]"].verdict == "contradicted"
-    assert verdicts["maskaq > mimiq"].verdict == "not resolved at this n"  # 0.54 points, p = 0.02 before Holm
-    assert verdicts["maskaq > mimiq"].holds.p < 0.05 < verdicts["maskaq > mimiq"].p_holds
+    # 0.54 points, p = 0.02 before Holm: Holm over the 6 orderings (not the 25 claims) resolves it, though its
+    # Bonferroni lower bound (the first step of Holm only) is below 0
+    maskaq = verdicts["maskaq > mimiq"]
+    assert maskaq.verdict == "holds" and maskaq.family_size == 6
+    assert maskaq.holds.p < maskaq.p_holds < 0.05 < 6 * maskaq.holds.p and maskaq.interval()[0] < 0
+    sizes = {v.claim.family_name: v.family_size for v in verdicts.values()}
+    assert sizes == {"method orderings": 6, "psaq-vit ablations": 4, "psaq-vit-v2 ablations": 4, "sardfq ablations": 4,
+                     "mimiq ablations": 3, "maskaq ablations": 4}
     rows = list(csv.DictReader(io.StringIO(claims_csv(table))))
     assert [r["test"] for r in rows].count("paired") == 19
-    assert "Claims · 4w4a · fmnist_vit: 2 holds, 1 contradicted, 22 not resolved at this n" in claims_markdown(table)
+    assert "Claims · 4w4a · fmnist_vit: 6 holds, 1 contradicted, 18 not resolved at this n" in claims_markdown(table)
+
+
+@pytest.mark.parametrize("method", ["psaq-vit", "psaq-vit-v2", "sardfq", "mimiq", "maskaq"])
+def test_an_ablation_claims_family_is_its_ablation_tables(method):
+    """The claims p and the ablation table's paired p test the same pairs in the same Holm family: before Holm the
+    one-sided p in the direction of the difference is half the two-sided one."""
+    frame = read_results_csv(RESULTS / "bench_4w4a.csv")
+    paired = build_leaderboard(frame, methods=[method, f"{method}[*"]).column_stats("4w4a", V).paired
+    table = build_claims_table(build_leaderboard(frame), read_claims(CLAIMS))
+    ours = {v.claim.lower: v for v in table.verdicts[("4w4a", V)] if v.claim.family_name == f"{method} ablations"}
+    assert set(ours) == set(paired)
+    for variant, verdict in ours.items():
+        two_sided = paired[variant]
+        assert verdict.family_size == two_sided.family_size
+        assert verdict.holds.difference == pytest.approx(-two_sided.test.difference)
+        one_sided = verdict.holds.p if verdict.holds.difference > 0 else 1 - verdict.holds.p
+        assert one_sided == pytest.approx(two_sided.test.p / 2)
 
 
 def test_the_claims_view_in_the_terminal(capsys, monkeypatch):

@@ -61,13 +61,18 @@ def test_markdown_says_what_it_used(bench):
     md = gap_markdown(bench)
     assert "| synthesizer | ptq | psaq-vit-v2 | block-recon | hsad | masked-hsad (references: hsad) |" in md
     assert "| psaq-vit | undefined | – | – | – | – |" in md
-    assert "| maskaq | – | – | – | – | 0.47 [" in md
+    assert "| maskaq | – | – | – | – | 0.47 [0.38, 0.57] (n=3) |" in md
     assert "| real+C − noise+C | -1.79 [" in md
     assert "masked-hsad uses the noise+hsad and real+hsad rows" in md
+    # 3 seeds: C(5, 3) = 10 distinct resamples of a row; the caption says the interval is too narrow
+    assert "With n = 3 seeds per row the bootstrap interval understates the uncertainty" in md
+    assert "only 10 distinct resamples" in md
     rows = list(csv.DictReader(io.StringIO(gap_csv(bench))))
     assert [r["method"] for r in rows] == ["psaq-vit", "psaq-vit-v2", "sardfq", "mimiq", "maskaq"]
     assert rows[-1]["status"] == "ok" and float(rows[-1]["gap"]) == pytest.approx(0.472973, abs=1e-6)
+    assert (rows[-1]["n_method"], rows[-1]["n_noise"], rows[-1]["n_real"]) == ("3", "3", "3")
     assert rows[0]["status"] == "undefined" and rows[0]["gap"] == ""
+    assert rows[1]["status"] == "no references" and rows[1]["n_method"] == ""
     assert len(gap_rich(bench)) == 1
 
 
@@ -98,11 +103,21 @@ def test_own_references_win_over_the_declared_ones_and_the_bootstrap_is_fixed():
     assert "(references:" not in gap_markdown(table)
 
 
+def test_rows_with_different_seed_counts_show_each():
+    frame = _frame({("noise", "noise", "kd"): [80.0, 80.1], ("real", "real", "kd"): [84.0, 84.1, 84.3],
+                    ("m", "m", "kd"): [81.0, 81.1, 81.3, 81.2]})
+    table = build_gap_table(build_leaderboard(frame))
+    assert table.gap("m", "kd", "4w4a", V).n == (4, 2, 3)
+    md = gap_markdown(table)
+    assert "(n=4, 2, 3) |" in md and "With n = 2 seeds per row" in md and "only 3 distinct resamples" in md
+
+
 def test_one_seed_gives_the_value_without_an_interval():
     frame = _frame({("noise", "noise", "kd"): [80.0], ("real", "real", "kd"): [84.0], ("m", "m", "kd"): [81.0]})
     gap = build_gap_table(build_leaderboard(frame)).gap("m", "kd", "4w4a", V)
     assert (gap.status, gap.value, gap.interval) == ("untested", 0.25, None)
-    assert "0.25 (n=1: untested)" in gap_markdown(build_gap_table(build_leaderboard(frame)))
+    md = gap_markdown(build_gap_table(build_leaderboard(frame)))
+    assert "0.25 (n=1: untested)" in md and "understates" not in md  # no interval, nothing to warn about
 
 
 def test_variants_are_not_gap_rows():

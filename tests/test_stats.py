@@ -13,6 +13,7 @@ from dfqbench.tables.stats import (
     holm,
     mean_interval,
     minimum_detectable_difference,
+    paired_minimum_detectable_difference,
     paired_t_test,
     percentile_interval,
     pooled_std,
@@ -136,6 +137,15 @@ def test_minimum_detectable_difference_by_hand():
     assert minimum_detectable_difference(0.2, 10, 3) == pytest.approx(3.107197 * 0.2 * math.sqrt(2 / 3), rel=1e-6)
     # with many degrees of freedom it tends to the normal one: (1.959964 + 0.841621) s sqrt(2/n)
     assert minimum_detectable_difference(1.0, 10**7, 2) == pytest.approx(2.801585, rel=1e-5)
+
+
+def test_paired_minimum_detectable_difference_by_hand():
+    """n 3 (df 2), s_d 0.3: t_0.975,2 = 4.302653, t_0.8,2 = 0.6 / sqrt(0.32) = 1.060660; MDE = 5.363313 * 0.3 / sqrt(3);
+    with many pairs it tends to the normal one, (1.959964 + 0.841621) s_d / sqrt(n)."""
+    assert paired_minimum_detectable_difference(0.3, 3) == pytest.approx(5.363313 * 0.3 / math.sqrt(3), rel=1e-6)
+    assert paired_minimum_detectable_difference(1.0, 10**7) * math.sqrt(10**7) == pytest.approx(2.801585, rel=1e-5)
+    with pytest.raises(ValueError):
+        paired_minimum_detectable_difference(0.3, 1)
 
 
 def test_bootstrap_is_deterministic_and_resamples_each_sample_alone():

@@ -238,13 +238,55 @@ def test_variants_are_compared_with_their_method_paired_by_seed():
     t = -1.0 / a.se  # with 2 df, P(T > |t|) = 1/2 - |t| / (2 sqrt(t^2 + 2)); Holm over 2 variants doubles it
     assert paired["m[a=false]"].p_holm == pytest.approx(2 * 2 * (0.5 - abs(t) / (2 * math.sqrt(t * t + 2))))
     assert paired["m[a=false]"].p_holm < 0.05 <= paired["m[b=false]"].p_holm
-    # Welch ignores the pairing: with a seed spread of 2 points, v1 is not significantly below m
-    assert lb.is_marked("m[a=false]", "4w4a", V)
+    assert paired["m[a=false]"].family_size == 2 and paired["m[a=false]"].level == pytest.approx(0.975)
+    # Bonferroni over the 2 variants: -1 -+ t_0.9875,2 * se, with 2 df t_q = (2q - 1) / sqrt(2 q (1 - q))
+    half = 0.975 / math.sqrt(2 * 0.9875 * 0.0125) * a.se
+    assert paired["m[a=false]"].interval() == pytest.approx((-1 - half, -1 + half))
+    # a method and its own variants: nothing is marked, the rows do not compete (Welch would mark them all)
+    stats = lb.column_stats("4w4a", V)
+    assert stats.ablation_of == "m" and not stats.marked and stats.best is None and stats.mde is None
+    assert not lb.is_marked("m", "4w4a", V) and not lb.is_marked("m[a=false]", "4w4a", V)
     md = to_markdown(lb)
-    assert f"| method | 4w4a · {V} | 4w4a · {V}: variant − method, paired |" in md
-    assert "| m[a=false] | **79.00 ± 1.90 (n=3)** | -1.00 [-1.25, -0.75], p = 0.007 |" in md
-    assert "| m | **80.00 ± 2.00 (n=3)** | |" in md
-    assert "paired t-test" in md
+    assert f"| method | 4w4a · {V} | 4w4a · {V}: variant − method, paired (Bonferroni CI, Holm p) |" in md
+    assert "| m[a=false] | 79.00 ± 1.90 (n=3) | -1.00 [-1.36, -0.64], p = 0.007 |" in md
+    assert "| m | 80.00 ± 2.00 (n=3) | |" in md and "**" not in md
+    assert "paired t-test" in md and "m = 2: 97.5%" in md and "Nothing is bold" in md
+    assert "Smallest difference each column resolves" not in md
+    rows = {r["method"]: r for r in csv.DictReader(io.StringIO(to_csv(lb)))}
+    assert rows["m"][f"4w4a/{V}/marked"] == "" and rows["m[a=false]"][f"4w4a/{V}/marked"] == ""
+    assert float(rows["m[a=false]"][f"4w4a/{V}/paired_low"]) == pytest.approx(-1 - half, abs=1e-6)
+
+
+def test_the_paired_mde_of_an_ablation_column_by_hand():
+    """Per-seed differences: v1 1.0, 1.1, 0.9 (s_d^2 = 0.01), v2 0.5, -0.4, 0.2 (mean 0.1, s_d^2 = 0.42 / 2 = 0.21):
+    pooled s_d^2 = (2 * 0.01 + 2 * 0.21) / 4 = 0.11; MDE = (t_0.975,2 + t_0.8,2) s_d / sqrt(3), t_0.975,2 = 4.302653,
+    t_0.8,2 = 0.6 / sqrt(0.32) = 1.060660 (the paired test's df, n - 1 = 2)."""
+    lb = build_leaderboard(_ablation_frame())
+    mde = lb.column_stats("4w4a", V).paired_mde
+    assert (mde.n, mde.df, mde.pooled_over) == (3, 2, 2)
+    assert mde.s == pytest.approx(math.sqrt(0.11))
+    assert mde.value == pytest.approx((4.302653 + 1.060660) * math.sqrt(0.11) / math.sqrt(3), rel=1e-6)
+    md = to_markdown(lb)
+    assert "Smallest paired difference each column resolves" in md
+    assert f"4w4a · {V} {mde.value:.2f} (s_d = 0.33 over 2 variants, n = 3)" in md
+
+
+def test_variants_are_never_marked_and_holm_runs_per_method():
+    """Beside other methods, a variant is still compared with its own method only: m[a=false] would be the best
+    by mean. Each method's variants are one Holm family: k's variant does not enlarge m's."""
+    frame = _ablation_frame()
+    frame.loc[frame["method"] == "m[a=false]", "top1"] += 10  # now 10 points above m at every seed
+    other = frame[frame["method"] == "m"].assign(method="k", synthesizer="k", top1=[79.0, 80.0, 81.0])
+    variant = other.assign(method="k[c=false]", top1=[78.0, 79.5, 80.2])
+    lb = build_leaderboard(pd.concat([frame, other, variant], ignore_index=True))
+    stats = lb.column_stats("4w4a", V)
+    assert stats.ablation_of is None and stats.best == "m" and set(stats.versus_best) == {"k"}
+    assert stats.marked == {"m", "k"}
+    assert {label: c.family_size for label, c in stats.paired.items()} == {"m[a=false]": 2, "m[b=false]": 2,
+                                                                            "k[c=false]": 1}
+    assert stats.paired["k[c=false]"].p_holm == stats.paired["k[c=false]"].test.p
+    assert stats.mde.df == 4  # m and k only
+    assert stats.paired_mde.pooled_over == 3
 
 
 def test_paired_comparisons_use_the_seeds_both_rows_have():

@@ -100,7 +100,8 @@ def table_command(
                                                  "its calibrator C); claims (the papers' claims tested)."),
     interval: str = typer.Option("std", help="Leaderboard cells: std (mean ± sample std) or ci (the 95% "
                                              "t-interval of the mean over seeds)."),
-    claims: Path = typer.Option(None, help="Claims CSV for --view claims (default: results/claims.csv)."),
+    claims: Path = typer.Option(None, help="Claims CSV for --view claims (default: results/claims.csv); an "
+                                           "optional 'family' column names each claim's Holm family."),
     format_: str = typer.Option("rich", "--format", help="rich (terminal), md or csv."),
     reported: bool = typer.Option(False, "--reported", help="Add the published numbers where the model matches."),
     output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of printing."),
@@ -108,7 +109,9 @@ def table_command(
     """Render a Table-1-style leaderboard (rows: methods; columns: bit-widths x models), or another view of it.
 
     In each column, bold marks the data-free methods not significantly below the best one (Welch's t-test over
-    seeds, Holm-corrected); the notes give each column's minimum detectable difference.
+    seeds, Holm-corrected); a variant (maskaq[se=false]) is compared with its own method only, paired by seed, and
+    a table of one method and its variants marks nothing. The notes give each column's minimum detectable
+    difference. The claims view Holm-corrects within each claim's family (the claims file's 'family' column).
 
     Examples:
 

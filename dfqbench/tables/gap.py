@@ -8,8 +8,10 @@ For a method row ``S+C`` (a data-free method whose synthesizer is S and calibrat
 where ``noise+C`` and ``real+C`` are the reference rows whose synthesizer is noise / real and whose calibrator is
 C (the plain ``noise`` and ``real`` rows for ``kd``). 0 means the images calibrate no better than noise, 1 as well
 as real images. The interval is a bootstrap over seeds: each of the three rows' seeds resampled with replacement,
-independently, ``RESAMPLES`` times from a fixed generator (``SEED``), so the output is deterministic. The ratio
-is ``undefined`` unless the bootstrap interval of its denominator lies wholly above 0 (real images must be
+independently, ``RESAMPLES`` times from a fixed generator (``SEED``), so the output is deterministic. With few
+seeds this interval understates the uncertainty: n values have only C(2n-1, n) distinct resamples (10 for n = 3),
+the bootstrap variance of a mean is (n-1)/n * s^2/n, without t tails; the cells show the rows' seed counts.
+The ratio is ``undefined`` unless the bootstrap interval of its denominator lies wholly above 0 (real images must be
 measurably better than noise under C: with PTQ on this zoo they are worse).
 
 Declared reference calibrators: a calibrator without noise/real rows of its own may borrow those of the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -66,6 +69,7 @@ class Gap:
     interval: tuple[float, float] | None = None
     denominator: float | None = None
     denominator_interval: tuple[float, float] | None = None
+    n: tuple[int, int, int] | None = None  # seeds of the method, noise+C and real+C rows
 
 
 @dataclass
@@ -118,6 +122,7 @@ def column_gap(row: Row, reference: str, cells: tuple[Cell | None, Cell | None, 
                 reference_calibrator=reference)
     if noise is None or real is None:
         return Gap(status=NO_REFERENCES, **base)
+    base["n"] = (method.n, noise.n, real.n)
     value, denominator = gap_closed(method.mean, noise.mean, real.mean), real.mean - noise.mean
     if not all(c.tested for c in cells):
         return Gap(status="untested", value=value, denominator=denominator, **base)
@@ -159,12 +164,17 @@ def _interval_text(value: float, interval: tuple[float, float] | None) -> str:
     return f"{value:.2f}" if interval is None else f"{value:.2f} [{interval[0]:.2f}, {interval[1]:.2f}]"
 
 
+def _n_text(n: tuple[int, int, int]) -> str:
+    """'n=3' when the three rows have as many seeds, else 'n=3, 3, 2' (method, noise+C, real+C)."""
+    return f"n={n[0]}" if len(set(n)) == 1 else f"n={', '.join(map(str, n))}"
+
+
 def format_gap(gap: Gap | None) -> str:
-    """'0.47 [0.31, 0.62]', '0.47 (n=1: untested)', 'undefined', 'no references' or '–'."""
+    """'0.47 [0.31, 0.62] (n=3)', '0.47 (n=1: untested)', 'undefined', 'no references' or '–'."""
     if gap is None:
         return EMPTY
     if gap.status == "ok":
-        return _interval_text(gap.value, gap.interval)
+        return f"{_interval_text(gap.value, gap.interval)} ({_n_text(gap.n)})"
     if gap.status == "untested":
         return f"{gap.value:.2f} (n=1: untested)"
     return gap.status
@@ -189,12 +199,25 @@ def _grid(table: GapTable, bits: str, model: str) -> tuple[list[str], list[list[
     return header, rows
 
 
+def _fewest_seeds(table: GapTable) -> int | None:
+    """The smallest seed count of a row behind an interval of the table; None without intervals."""
+    counts = [min(g.n) for g in table.gaps.values() if g.n is not None and g.denominator_interval is not None]
+    return min(counts) if counts else None
+
+
 def gap_notes(table: GapTable) -> list[str]:
     declared = [f"{c} uses the noise+{r} and real+{r} rows ({WHY_BORROWED.get(c, 'declared')})"
                 for c, r in table.references.items() if c != r]
+    n = _fewest_seeds(table)
+    few = (f" With n = {n} seeds per row the bootstrap interval understates the uncertainty: {n} values have "
+           f"only {math.comb(2 * n - 1, n)} distinct resamples, and a percentile interval of their means is "
+           f"narrower than their t-interval (it takes the variance of a mean as (n − 1)/n · s²/n, without the t "
+           f"distribution's tails); read it as a description of the seeds, not as a test. (n=k): each of the "
+           f"three rows has k seeds; (n=a, b, c): the method, noise+C and real+C rows have a, b and c."
+           if n is not None else "")
     return [f"Gap closed = (S+C − noise+C) / (real+C − noise+C): 0 calibrates like noise, 1 like real images, "
             f"each with the method's own calibrator C. Intervals: {LEVEL:.0%} percentile bootstrap over seeds "
-            f"({RESAMPLES} resamples of each row's seeds, independently per row, generator seed {SEED}). "
+            f"({RESAMPLES} resamples of each row's seeds, independently per row, generator seed {SEED}).{few} "
             f"{UNDEFINED}: the interval of {DENOMINATOR} (last row) is not above 0, so no gap is there to close."
             + (f" Declared references: {'; '.join(declared)}." if declared else "")]
 
@@ -210,7 +233,8 @@ def gap_markdown(table: GapTable) -> str:
 
 
 GAP_CSV_FIELDS = ("bits", "model", "synthesizer", "calibrator", "reference_calibrator", "method", "status", "gap",
-                  "gap_low", "gap_high", "denominator", "denominator_low", "denominator_high")
+                  "gap_low", "gap_high", "denominator", "denominator_low", "denominator_high", "n_method", "n_noise",
+                  "n_real")
 
 
 def _round(value: float | None) -> str:
@@ -226,7 +250,8 @@ def gap_csv(table: GapTable) -> str:
         low_high = g.interval or (None, None)
         den_low_high = g.denominator_interval or (None, None)
         writer.writerow([b, m, s, c, g.reference_calibrator, g.label, g.status, _round(g.value),
-                         *map(_round, low_high), _round(g.denominator), *map(_round, den_low_high)])
+                         *map(_round, low_high), _round(g.denominator), *map(_round, den_low_high),
+                         *(g.n or ("", "", ""))])
     return out.getvalue()
 
 

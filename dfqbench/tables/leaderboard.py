@@ -368,11 +368,12 @@ def _aggregated(sel_ok: pd.DataFrame, rows: list[Row], col_bits: list[str], col_
 
 
 def _tested(rows: list[Row], cells: dict[Key, Cell], columns: list[Column]) -> dict[Column, ColumnStats]:
-    """Each column's marks, variant comparisons and MDE over its data-free method rows."""
+    """Each column's marks, variant comparisons and MDEs over its data-free method rows."""
     methods = [r.label for r in rows if r.is_data_free_method]
     method_of = {label: variant_of(label) for label in methods if variant_of(label) in methods}
+    variants = frozenset(label for label in methods if variant_of(label) is not None)
     return {(b, m): column_stats({label: cells[(label, b, m)] for label in methods if (label, b, m) in cells},
-                                 method_of)
+                                 method_of, variants)
             for b, m in columns}
 
 

@@ -3,9 +3,11 @@
 Cells read ``71.23 ± 0.45 (n=3)`` (mean ± sample std over n seeds) or, with ``interval='ci'``,
 ``71.23 [70.11, 72.35] (n=3)`` (the 95 % t-interval of the mean); ``71.23 (n=1)`` for one seed (a data-free
 method's: ``(n=1: untested)``), a bare ``72.01`` for a published number and ``–`` when empty. Bold marks the
-data-free methods not significantly below their column's best (see :mod:`dfqbench.tables.marks`); published rows
-are italic. A table with variants of a method gets one more column per column: the variant's paired difference
-from its method. Notes under the table say what the marks mean and what each column can resolve.
+data-free methods not significantly below their column's best (see :mod:`dfqbench.tables.marks`; never a variant,
+and nothing in a column of one method and its own variants); published rows are italic. A table with variants of
+a method gets one more column per column: the variant's paired difference from its method, with the Bonferroni
+interval of the method's variants and Holm's p. Notes under the table say what the marks mean and what each column
+can resolve.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import io
 from rich.table import Table
 from rich.text import Text
 
-from dfqbench.tables.leaderboard import Cell, Leaderboard, Row
+from dfqbench.tables.leaderboard import Cell, Leaderboard, Row, variant_of
 from dfqbench.tables.marks import Comparison
 from dfqbench.tables.stats import ALPHA, LEVEL, POWER
 
@@ -24,7 +26,7 @@ EMPTY = "–"
 SEPARATOR = " · "
 INTERVALS = ("std", "ci")
 UNTESTED = "untested"
-PAIRED_TITLE = "variant − method, paired"
+PAIRED_TITLE = "variant − method, paired (Bonferroni CI, Holm p)"
 
 
 def format_cell(cell: Cell | None, interval: str = "std", untested: bool = False) -> str:
@@ -47,11 +49,17 @@ def format_p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
+def format_level(level: float) -> str:
+    """'95%', '98.75%', '99.72%' (four significant digits)."""
+    return f"{100 * level:.4g}%"
+
+
 def format_paired(comparison: Comparison | None) -> str:
-    """'-0.43 [-0.88, 0.02], p = 0.059' (difference, its 95 % interval, Holm-adjusted p); '' for none."""
+    """'-0.43 [-0.88, 0.02], p = 0.059' (difference, its Bonferroni interval over the method's variants,
+    Holm-adjusted p); '' for none."""
     if comparison is None:
         return ""
-    low, high = comparison.test.interval()
+    low, high = comparison.interval()
     return f"{comparison.test.difference:.2f} [{low:.2f}, {high:.2f}], {format_p(comparison.p_holm)}"
 
 
@@ -76,6 +84,22 @@ def _mde_text(lb: Leaderboard) -> str:
     return "; ".join(parts)
 
 
+def _paired_mde_text(lb: Leaderboard) -> str:
+    parts = []
+    for b, m in lb.columns:
+        mde = lb.column_stats(b, m).paired_mde
+        if mde is not None:
+            over = f"{mde.pooled_over} variant{'s' if mde.pooled_over != 1 else ''}"
+            parts.append(f"{column_title(b, m)} {mde.value:.2f} (s_d = {mde.s:.2f} over {over}, n = {mde.n})")
+    return "; ".join(parts)
+
+
+def _paired_levels(lb: Leaderboard) -> str:
+    """'m = 4: 98.75%' for each family size of the paired comparisons, smallest first."""
+    sizes = sorted({c.family_size for s in lb.stats.values() for c in s.paired.values()})
+    return ", ".join(f"m = {m}: {format_level(1 - ALPHA / m)}" for m in sizes)
+
+
 def notes(lb: Leaderboard, interval: str = "std") -> list[str]:
     """What the cells, the marks and the paired column mean, and each column's minimum detectable difference."""
     if not any(row.is_data_free_method for row in lb.rows):
@@ -83,18 +107,34 @@ def notes(lb: Leaderboard, interval: str = "std") -> list[str]:
     cells = (f"mean [{LEVEL:.0%} t-interval of the mean over seeds] (n seeds)" if interval == "ci" else
              "mean ± sample std over seeds (n seeds)")
     untested = any(s.untested for s in lb.stats.values())
-    out = [f"Cells: {cells}. Bold: the best data-free method of each column and every method not significantly "
-           f"below it (Welch's t-test over seeds, two-sided, Holm-corrected over the column's comparisons, "
-           f"α = {ALPHA:g}); reference rows (fp, noise, real and their crossings) are never marked."
-           + (f" n=1: {UNTESTED} (one seed has no spread to test against)." if untested else "")]
+    ablations = [column_title(b, m) for b, m in lb.columns if lb.column_stats(b, m).ablation_of]
+    n1 = f" n=1: {UNTESTED} (one seed has no spread to test against)." if untested else ""
+    if ablations and len(ablations) == len(lb.columns):
+        out = [f"Cells: {cells}. Nothing is bold: the data-free rows are a method and its own variants, each "
+               f"compared with the method in the paired column only." + n1]
+    else:
+        out = [f"Cells: {cells}. Bold: the best data-free method of each column and every method not significantly "
+               f"below it (Welch's t-test over seeds, two-sided, Holm-corrected over the column's comparisons, "
+               f"α = {ALPHA:g}); reference rows (fp, noise, real and their crossings) are never marked."
+               + (f" Nothing is bold in {', '.join(ablations)}: its data-free rows are a method and its own "
+                  "variants." if ablations else "") + n1]
     mde = _mde_text(lb)
     if mde:
         out.append(f"Smallest difference each column resolves (MDE = (t_0.975,df + t_0.8,df) · s · √(2/n) at "
                    f"{POWER:.0%} power, s the pooled seed std of its data-free methods): {mde}.")
+    paired_mde = _paired_mde_text(lb)
+    if paired_mde:
+        out.append(f"Smallest paired difference each column resolves (paired MDE = (t_0.975,n−1 + t_0.8,n−1) · "
+                   f"s_d / √n at {POWER:.0%} power and α = {ALPHA:g} before Holm, n − 1 the paired t-test's df, "
+                   f"s_d the pooled std of the per-seed differences of the column's variants from their method): "
+                   f"{paired_mde}.")
     if lb.has_paired:
         out.append(f"{PAIRED_TITLE}: each variant's difference from its method over the seeds both have, its "
-                   f"{LEVEL:.0%} interval and the paired t-test's p (two-sided, Holm-corrected over the column's "
-                   "variants).")
+                   f"Bonferroni interval at 1 − α/m over the method's m variants in the column ({_paired_levels(lb)}; "
+                   f"simultaneous {LEVEL:.0%} coverage) and the paired t-test's p (two-sided, Holm-corrected over "
+                   f"the same m variants). The interval excludes 0 exactly when the unadjusted p is below α/m, and "
+                   f"then Holm's p is below α too; Holm's step-down may also resolve a difference whose interval "
+                   f"holds 0. Variants are never bold: each is compared with its own method only.")
     return out
 
 
@@ -177,17 +217,19 @@ CSV_FIELDS = ("mean", "std", "n", "ci_low", "ci_high", "marked", "p_vs_best", "p
 
 
 def _csv_values(lb: Leaderboard, row: Row, bits: str, model: str) -> list[str]:
-    """The CSV_FIELDS of one cell: 'marked' is 1/0 for tested data-free methods, '' otherwise; 'p_vs_best' is
-    Holm's p against the column's best; the paired fields are a variant's against its method."""
+    """The CSV_FIELDS of one cell: 'marked' is 1/0 for tested data-free methods that can be marked (no variants,
+    nothing in a column of a method and its own variants), '' otherwise; 'p_vs_best' is Holm's p against the
+    column's best; the paired fields are a variant's against its method (Bonferroni interval, Holm's p)."""
     cell = lb.cell(row.label, bits, model)
     if cell is None:
         return [""] * len(CSV_FIELDS)
     low_high = cell.interval() or (None, None)
     stats = lb.column_stats(bits, model)
-    tested = row.is_data_free_method and cell.tested
+    tested = (row.is_data_free_method and cell.tested and variant_of(row.label) is None
+              and stats.ablation_of is None)
     versus = stats.versus_best.get(row.label)
     paired = stats.paired.get(row.label)
-    paired_values = [paired.test.difference, *paired.test.interval(), paired.p_holm] if paired else [None] * 4
+    paired_values = [paired.test.difference, *paired.interval(), paired.p_holm] if paired else [None] * 4
     return [_number(v) for v in (cell.mean, cell.std, cell.n, *low_high)] + [
         str(int(lb.is_marked(row.label, bits, model))) if tested else "",
         _number(versus.p_holm) if versus else "",

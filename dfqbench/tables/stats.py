@@ -1,5 +1,5 @@
 """The statistics of the tables, over seeds: t-intervals, Welch's and the paired t-test, Holm's correction, the
-minimum detectable difference and a bootstrap over seeds.
+minimum detectable difference (between two rows, and of a paired difference) and a bootstrap over seeds.
 
 Notation: a sample ``x_1 .. x_n`` (top-1 of one row at n seeds), its mean ``m`` and sample standard deviation
 ``s = sqrt(sum (x_i - m)^2 / (n - 1))``; ``t_{q,df}`` is the q-quantile of Student's t distribution with df
@@ -171,6 +171,19 @@ def minimum_detectable_difference(s: float, df: float, n: int, alpha: float = AL
     with s a (pooled) seed standard deviation and df its degrees of freedom.
     """
     return (t_quantile(1 - alpha / 2, df) + t_quantile(power, df)) * s * math.sqrt(2 / n)
+
+
+def paired_minimum_detectable_difference(s_d: float, n: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """The mean per-seed difference that a two-sided paired t-test over n seeds (df = n - 1) at ``alpha`` detects
+    with ``power``::
+
+        MDE = (t_{1-alpha/2, n-1} + t_{power, n-1}) * s_d / sqrt(n)
+
+    with s_d a (pooled) standard deviation of the per-seed differences.
+    """
+    if n < 2:
+        raise ValueError(f"a paired test needs at least 2 pairs, got {n}")
+    return (t_quantile(1 - alpha / 2, n - 1) + t_quantile(power, n - 1)) * s_d / math.sqrt(n)
 
 
 def bootstrap_means(samples: Sequence[Sequence[float]], resamples: int, seed: int) -> np.ndarray:
