@@ -70,4 +70,5 @@ def test_bench_leaderboard_block_is_the_committed_rendering():
 
     rows = re.findall(r"^ROWS=(\S+)$", README, re.M)
     committed = re.findall(r"^ROWS=(\S+)$", (ROOT / "results" / "README.md").read_text(), re.M)
-    assert rows and rows == committed, "README's command must name the rows the committed table was rendered with"
+    assert rows and set(rows) == set(committed), \
+        "README's command must name the rows the committed table was rendered with"
