@@ -324,3 +324,9 @@ def test_data_show_bad_input_is_one_line_and_exit_2(args, pattern, capsys, monke
     code, _, err = run_cli(args, capsys, monkeypatch)
     assert_one_line_error(code, err, pattern)
     assert not Path("x.png").exists()
+
+
+@pytest.mark.parametrize("command", [["data", "list"], ["data", "show"]])
+def test_data_help_has_examples(command, capsys, monkeypatch):
+    code, out, _ = run_cli([*command, "--help"], capsys, monkeypatch)
+    assert code == 0 and "dfqbench data " in out and "Example" in out
