@@ -1,4 +1,6 @@
-"""User-facing errors: one clear line and exit status 2 from the CLI."""
+"""User-facing errors: one clear line and exit status 2 from the CLI; and one-line notes of recovered problems."""
+
+import sys
 
 
 class UserError(Exception):
@@ -8,3 +10,8 @@ class UserError(Exception):
     """
 
     exit_code = 2
+
+
+def stderr_line(message: str) -> None:
+    """One line on stderr: a problem dfqbench recovered from by itself (a corrupt cache entry made again)."""
+    print(message, file=sys.stderr, flush=True)

@@ -73,7 +73,7 @@ def list_command(
 
         table = Table("model", "source", "family")
         for name in zoo_models(pattern):
-            table.add_row(name, "zoo (Fashion-MNIST)", get_zoo_model(name).family)
+            table.add_row(name, f"zoo ({get_zoo_model(name).dataset})", get_zoo_model(name).family)
         for name in timm_model_names(pattern):
             table.add_row(name, "timm (ImageNet)", name.split("_")[0])
     elif kind == "presets":

@@ -13,9 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +24,8 @@ from safetensors.numpy import load_file, save_file
 from dfqbench.atomic import atomic_path
 from dfqbench.data.canvas import CANVAS_SPECS, CanvasSpec, epoch_key, render_canvases, split_key
 from dfqbench.data.fashion_mnist import CLASSES, load_fashion_mnist
-from dfqbench.errors import UserError
+from dfqbench.data.image_split import ImageSplit
+from dfqbench.errors import UserError, stderr_line
 from dfqbench.naming import did_you_mean
 
 CACHE_ENV = "DFQBENCH_DATA_CACHE"
@@ -47,26 +47,6 @@ EXPECTED_SHA256: dict[str, dict[str, str]] = {
 }
 
 Log = Callable[[str], None]
-
-
-def stderr_line(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-@dataclass
-class CanvasSplit:
-    """One split in memory: uint8 images (N, H, W) and int64 labels (N,)."""
-
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: tuple[str, ...] = CLASSES
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def as_float(self) -> torch.Tensor:
-        """Images as float pixels in [0, 1], shape (N, 1, H, W)."""
-        return self.images.unsqueeze(1).float().div_(255.0)
 
 
 def get_canvas_spec(name: str) -> CanvasSpec:
@@ -138,7 +118,7 @@ def write_cache(path: Path, spec: CanvasSpec, split: str, images: np.ndarray, la
 
 
 def load_canvas_split(name: str, split: str = "test", data_dir=None, cache_dir=None,
-                      log: Log = stderr_line) -> CanvasSplit:
+                      log: Log = stderr_line) -> ImageSplit:
     """A fixed split from its verified cache, (re)generating and caching it when missing or corrupt."""
     spec, path = get_canvas_spec(name), cache_path(name, split, cache_dir)
     check_split(split)
@@ -154,7 +134,8 @@ def load_canvas_split(name: str, split: str = "test", data_dir=None, cache_dir=N
             raise UserError(f"generated {name} {split} has SHA-256 {digest[:12]}, not the recorded "
                             f"{expected[:12] or '(none)'}: the canvas recipe changed without updating EXPECTED_SHA256")
         write_cache(path, spec, split, images, labels, digest)
-    return CanvasSplit(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64)))
+    return ImageSplit(torch.from_numpy(np.ascontiguousarray(images)), torch.from_numpy(labels.astype(np.int64)),
+                      CLASSES)
 
 
 Batch = tuple[torch.Tensor, torch.Tensor]

@@ -12,11 +12,11 @@ import gzip
 import hashlib
 import os
 import struct
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from dfqbench.data.image_split import ImageSplit
 from dfqbench.errors import UserError
 
 DEFAULT_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -79,20 +79,11 @@ def parse_idx(raw: bytes) -> torch.Tensor:
     return data.reshape(shape)
 
 
-@dataclass
-class FashionMNIST:
-    """One split held in memory: uint8 images (N, 28, 28) and int64 labels (N,)."""
+class FashionMNIST(ImageSplit):
+    """One Fashion-MNIST split: uint8 images (N, 28, 28), int64 labels (N,), the ten class names."""
 
-    images: torch.Tensor
-    labels: torch.Tensor
-    classes: tuple[str, ...] = CLASSES
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def as_float(self) -> torch.Tensor:
-        """Images as float pixels in [0, 1], shape (N, 1, 28, 28)."""
-        return self.images.unsqueeze(1).float().div_(255.0)
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor, classes: tuple[str, ...] = CLASSES) -> None:
+        super().__init__(images, labels, classes)
 
 
 def validation_mask(n: int = 60000) -> torch.Tensor:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from dfqbench.api import SyntheticSet
 from dfqbench.atomic import atomic_path
+from dfqbench.errors import stderr_line
 
 DEFAULT_CACHE = Path("runs/cache")
 
@@ -59,10 +59,6 @@ def content_hash(tensors: dict[str, torch.Tensor]) -> str:
         digest.update(f"{name}:{tensor.dtype}:{tuple(tensor.shape)};".encode())
         digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def stderr_line(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class SynthesisCache:
