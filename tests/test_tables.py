@@ -589,3 +589,15 @@ def test_markdown_golden(frame):
         diff = "".join(difflib.unified_diff(expected.splitlines(keepends=True), md.splitlines(keepends=True),
                                             fromfile=str(path), tofile="to_markdown()"))
         pytest.fail(f"to_markdown differs from the golden file (DFQBENCH_UPDATE_GOLDEN=1 rewrites it):\n{diff}")
+
+
+def test_the_caption_names_rows_that_ran_at_their_papers_own_budget():
+    import dataclasses
+
+    from dfqbench.profiles import PROFILES
+    from dfqbench.tables.leaderboard import _caption
+
+    paper = PROFILES["paper"]
+    frame = pd.DataFrame({"method": ["psaq-vit", "mimiq"], "profile": ["paper", "paper"],
+                          "profile_config": [dataclasses.replace(paper, synth_steps=1000).to_json(), paper.to_json()]})
+    assert _caption(frame)["own budget"] == ["psaq-vit: synth_steps 1000"]

@@ -16,6 +16,7 @@ published numbers, write the caption.
 from __future__ import annotations
 
 import fnmatch
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from functools import cached_property
 import pandas as pd
 
 from dfqbench.errors import UserError
+from dfqbench.profiles import PROFILES
 from dfqbench.quant.bits import BitWidth
 from dfqbench.tables.cell import Cell
 from dfqbench.tables.identity import as_text, check_one_experiment, with_measurement_identity
@@ -398,7 +400,26 @@ def _caption(sel_ok: pd.DataFrame) -> dict[str, list[str]]:
             shown.sort(key=_number_first)
         if shown:
             caption[name] = shown
+    if own := _own_budgets(sel_ok):
+        caption["own budget"] = own
     return caption
+
+
+def _own_budgets(sel_ok: pd.DataFrame) -> list[str]:
+    """Rows whose budget differs from their named profile's (a method's paper budget at ``paper``), as
+    ``'psaq-vit: synth_steps 1000'``, so a table says which of its rows ran at another budget."""
+    own = []
+    if "profile_config" not in sel_ok.columns:
+        return own
+    for method, profile, config in zip(sel_ok["method"], sel_ok["profile"], sel_ok["profile_config"], strict=True):
+        if profile not in PROFILES or not isinstance(config, str) or not config:
+            continue
+        named, used = PROFILES[profile].to_dict(), json.loads(config)
+        changed = [f"{key} {used[key]}" for key in sorted(named) if key in used and used[key] != named[key]
+                   and key not in ("version", "description")]
+        if changed:
+            own.append(f"{method}: {', '.join(changed)}")
+    return _unique(own)
 
 
 # ---------------------------------------------------------------------------------------------------------------------
