@@ -31,5 +31,15 @@ def test_verdict_at_4w4a(noise, real, verdict):
 def test_other_bits_are_informative_and_missing_rows_show_a_dash():
     rows = {("noise", "5w5a"): [80.0, 80.0, 80.0], ("real", "5w5a"): [81.0, 81.0, 81.0], ("noise", "3w3a"): [50.0]}
     text = margin_markdown(frame(rows), "m")
-    assert "| 5w5a | 80.00 ± 0.00 (n=3) | 81.00 ± 0.00 (n=3) | 1.00 | (informative) |" in text
+    assert "| 5w5a | 80.00 ± 0.00 (n=3) | 81.00 ± 0.00 (n=3) | 1.00 [1.00, 1.00] | (informative) |" in text
     assert "| 3w3a | 50.00 (n=1) | – | – | – |" in text
+
+
+def test_the_margin_carries_its_welch_interval():
+    from dfqbench.tables.cell import Cell
+    from dfqbench.tables.margin import Margin
+    from dfqbench.tables.stats import welch_t_test
+
+    noise, real = [82.0, 82.1, 81.9], [85.4, 85.3, 85.2]
+    margin = Margin("4w4a", Cell(82.0, 0.1, 3), Cell(85.3, 0.1, 3))
+    assert margin.interval == pytest.approx(welch_t_test(real, noise).interval())

@@ -12,6 +12,7 @@ import pandas as pd
 
 from dfqbench.tables.leaderboard import Cell, build_leaderboard
 from dfqbench.tables.render import format_cell
+from dfqbench.tables.stats import welch_from_moments
 
 BAR_BITS = ("3w3a", "4w4a")
 BAR_POINTS = 3.0
@@ -27,6 +28,15 @@ class Margin:
     @property
     def value(self) -> float | None:
         return None if self.low is None or self.high is None else self.high.mean - self.low.mean
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        """The 95% Welch t-interval of ``real - noise`` over seeds (None below 2 seeds in either row)."""
+        if self.value is None or min(self.low.n, self.high.n) < 2:
+            return None
+        test = welch_from_moments((self.high.mean, self.high.std ** 2, self.high.n),
+                                  (self.low.mean, self.low.std ** 2, self.low.n))
+        return test.interval()
 
     @property
     def verdict(self) -> str:
@@ -48,9 +58,11 @@ def margins(frame: pd.DataFrame, model: str) -> list[Margin]:
 
 
 def margin_markdown(frame: pd.DataFrame, model: str) -> str:
-    lines = [f"| bits | {LOW} (mean ± std, n) | {HIGH} (mean ± std, n) | {HIGH} − {LOW} | "
+    lines = [f"| bits | {LOW} (mean ± std, n) | {HIGH} (mean ± std, n) | {HIGH} − {LOW} [95% Welch interval] | "
              f"bar: ≥ {BAR_POINTS:g} points and > 2 std of either row |", "|---|---|---|---|---|"]
     for m in margins(frame, model):
         value = "–" if m.value is None else f"{m.value:.2f}"
+        if m.interval is not None:
+            value += f" [{m.interval[0]:.2f}, {m.interval[1]:.2f}]"
         lines.append(f"| {m.bits} | {format_cell(m.low)} | {format_cell(m.high)} | {value} | {m.verdict} |")
     return "\n".join(lines) + "\n"

@@ -83,7 +83,15 @@ def _moments(values: Sequence[float]) -> tuple[int, float, float]:
 
 
 def welch_t_test(a: Sequence[float], b: Sequence[float], alternative: str = "two-sided") -> TTest:
-    """Welch's unequal-variance t-test of ``mean(a) - mean(b)``::
+    """Welch's unequal-variance t-test of ``mean(a) - mean(b)`` (see :func:`welch_from_moments`)."""
+    n_a, m_a, var_a = _moments(a)
+    n_b, m_b, var_b = _moments(b)
+    return welch_from_moments((m_a, var_a, n_a), (m_b, var_b, n_b), alternative)
+
+
+def welch_from_moments(a: tuple[float, float, int], b: tuple[float, float, int],
+                       alternative: str = "two-sided") -> TTest:
+    """Welch's unequal-variance t-test of ``m_a - m_b`` from each sample's (mean, variance ``s^2``, n)::
 
         d  = m_a - m_b
         se = sqrt(s_a^2 / n_a + s_b^2 / n_b)
@@ -93,8 +101,9 @@ def welch_t_test(a: Sequence[float], b: Sequence[float], alternative: str = "two
     p from ``t_df`` (see :func:`t_p_value`). When neither sample varies (se = 0), df is taken as
     ``n_a + n_b - 2`` and t is +-inf (p = 0 in the difference's direction) or nan for d = 0 (p = 1).
     """
-    n_a, m_a, var_a = _moments(a)
-    n_b, m_b, var_b = _moments(b)
+    (m_a, var_a, n_a), (m_b, var_b, n_b) = a, b
+    if min(n_a, n_b) < 2:
+        raise ValueError(f"a t-test needs at least 2 values per sample, got {min(n_a, n_b)}")
     u_a, u_b = var_a / n_a, var_b / n_b
     se = math.sqrt(u_a + u_b)
     df = (u_a + u_b) ** 2 / (u_a ** 2 / (n_a - 1) + u_b ** 2 / (n_b - 1)) if se > 0 else float(n_a + n_b - 2)
