@@ -7,11 +7,15 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from dfqbench.cli.app import console
+from dfqbench.cli.app import console, err_console
 from dfqbench.cli.options import data_dir_option
+from dfqbench.errors import UserError
+
+PROBE_FORMATS = ("md", "csv")
 
 zoo_app = typer.Typer(help="The embedded zoo (Fashion-MNIST and canvas datasets).\n\nExamples:\n\n"
-                           "  dfqbench zoo list\n\n  dfqbench zoo train fmnist_vit --run-dir runs/zoo",
+                           "  dfqbench zoo list\n\n  dfqbench zoo train fmnist_vit --run-dir runs/zoo\n\n"
+                           "  dfqbench --threads 1 zoo probe --models fmnist_vit,fmnist_deit,fmnist_swin",
                       no_args_is_help=True)
 
 
@@ -69,3 +73,73 @@ def train_command(
     entry = get_zoo_model(name)
     console.print(f"training {name}: {entry.recipe.to_json()}")
     train_zoo_model(entry, run_dir, out_dir, log=lambda m: console.print(m, highlight=False), data_dir=data_dir)
+
+
+def parse_ints(option: str, text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"malformed {option} '{text}' (expected integers like 0,50)") from None
+    if not values:
+        raise UserError(f"{option} is empty")
+    return list(dict.fromkeys(values))
+
+
+@zoo_app.command("probe")
+def probe_command(
+    models: str = typer.Option("fmnist_vit,fmnist_deit,fmnist_swin", help="Comma-separated zoo models."),
+    seeds: str = typer.Option("0,1,2", help="Comma-separated master seeds (gradient shares: mean ± std over them)."),
+    steps: str = typer.Option("0,50", help="Synthesis steps at which the gradient shares are measured (0: the "
+                                            "initial images; bench's schedule has 200)."),
+    images: int = typer.Option(512, help="Test images for the attention concentration (the first N)."),
+    format_: str = typer.Option("md", "--format", help="md or csv."),
+    output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of printing."),
+    data_dir: Path = data_dir_option(),
+) -> None:
+    """Does a test bed exercise what the DFQ methods target? Gradient shares of MaskAQ's synthesis terms and the
+    attention mass on the top 10% of patches, one row per model.
+
+    Gradient shares: on one bench-profile synthesis batch (batch 32, the seed's generator, MaskAQ's default config,
+    student 'standard' 4w4a), the pixel-gradient norm of each weighted term (similarity entropy SE, masked attention
+    alignment MAA, MimiQ's inter-head SSIM, TV) over that of the one-hot cross-entropy CE. Attention: the share of
+    the attention held by the top ceil(10%) patches on real test images (ViT/DeiT: the CLS query's; Swin: the
+    attention each patch receives), mean over blocks, heads and images.
+
+    Examples:
+
+      dfqbench --threads 1 zoo probe --models fmnist_vit,fmnist_deit,fmnist_swin --seeds 0,1,2
+
+      dfqbench --threads 1 zoo probe --models fmnist_vit --seeds 0 --steps 0 --format csv -o probe.csv
+    """
+    from dfqbench.atomic import atomic_path
+    from dfqbench.profiles import get_profile
+    from dfqbench.runner.grid import parse_seeds
+    from dfqbench.zoo.probe import PROFILE, probe_zoo_model, to_csv, to_markdown
+    from dfqbench.zoo.registry import get_zoo_model
+
+    if format_ not in PROBE_FORMATS:
+        raise UserError(f"unknown --format '{format_}' (choose md or csv)")
+    names = list(dict.fromkeys(part.strip() for part in models.split(",") if part.strip()))
+    if not names:
+        raise UserError("--models is empty")
+    for name in names:
+        get_zoo_model(name)
+    seed_list = parse_seeds(seeds)
+    step_list = parse_ints("--steps", steps)
+    total = get_profile(PROFILE).synth_steps
+    if any(not 0 <= step < total for step in step_list):
+        raise UserError(f"--steps must lie in [0, {total}) (the {PROFILE} profile's synthesis steps), got {steps}")
+    if images < 1:
+        raise UserError(f"--images must be at least 1, got {images}")
+
+    def log(message: str) -> None:
+        err_console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+    rows = [probe_zoo_model(name, seed_list, step_list, images, data_dir, log) for name in names]
+    text = to_markdown(rows) if format_ == "md" else to_csv(rows)
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    with atomic_path(output) as tmp:
+        Path(tmp).write_text(text)
+    console.print(f"wrote {output}", highlight=False)
