@@ -53,6 +53,7 @@ def test_readme_setup_commands_bootstrap_first():
 
 
 @pytest.mark.parametrize(("tag", "csv"), [("zoo-margin", "zoo_margin_bench.csv"),
+                                         ("zoo-margin-v2", "zoo_margin_bench_v2.csv"),
                                          ("zoo-margin-v1", "zoo_margin_bench_fmnist_vit_v1.csv")])
 def test_margin_tables_are_the_output_of_zoo_margin_on_the_committed_csvs(tag, csv):
     from dfqbench.store.export import read_results_csv
