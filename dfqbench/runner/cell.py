@@ -142,7 +142,7 @@ def run_cell(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, p
         acc = evaluate(evaluated, batches, device=device, progress=advance)
         times["evaluation"] = time.time() - t0
         # a reused set costs what making it cost, not the time it took to load it
-        total_seconds = time.time() - start + times.get("synthesis", 0.0) - times.get("synthesis_load", 0.0)
+        total_seconds = time.time() - start + (times.get("synthesis") or 0.0) - times.get("synthesis_load", 0.0)
     return {"status": "ok", "error": None, "top1": acc.top1, "top5": acc.top5, "n_eval": acc.n,
             "seconds_synthesis": times.get("synthesis"), "seconds_calibration": times.get("calibration"),
             "seconds_evaluation": times["evaluation"], "seconds_total": total_seconds,

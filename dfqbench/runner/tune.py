@@ -21,7 +21,7 @@ from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS
 from dfqbench.atomic import atomic_path
 from dfqbench.errors import UserError
 from dfqbench.runner.grid import MethodSpec, resolve_method
-from dfqbench.runner.overrides import STAGES, canonical_text, json_value
+from dfqbench.runner.overrides import STAGES, canonical_text
 
 TUNING_FORMAT = 1
 
@@ -112,9 +112,7 @@ def load_tuning(path: Path) -> Tuning:
 
 def tuned_overrides(tuning: Tuning) -> dict[str, dict[str, str]]:
     """The tuned values as ``--set`` strings (validated again against the plugins' configs when resolved)."""
-    return {stage: {k: canonical_text(tuple(v) if isinstance(v, list) else v) for k, v in values.items()}
-            for stage, values in tuning.overrides.items()}
+    return {stage: {k: canonical_text(v) for k, v in values.items()} for stage, values in tuning.overrides.items()}
 
 
-__all__ = ["Tuning", "grid_specs", "json_value", "load_tuning", "summarise", "tunable_grid", "tuned_overrides",
-           "write_tuning"]
+__all__ = ["Tuning", "grid_specs", "load_tuning", "summarise", "tunable_grid", "tuned_overrides", "write_tuning"]
