@@ -8,17 +8,17 @@ import typer
 from rich.table import Table
 
 from dfqbench.cli.app import console
+from dfqbench.cli.options import cache_dir_option
 from dfqbench.errors import UserError
 
 cache_app = typer.Typer(help="The synthetic-set cache.\n\nExamples:\n\n  dfqbench cache list\n\n"
                              "  dfqbench cache clear", no_args_is_help=True)
 samples_app = typer.Typer(help="Synthetic sets as images.\n\nExample:\n\n"
                                "  dfqbench samples export KEY --out samples/", no_args_is_help=True)
-CACHE_DIR = Path("runs/cache")
 
 
 @cache_app.command("list")
-def cache_list(cache_dir: Path = typer.Option(CACHE_DIR, help="Cache folder.")) -> None:
+def cache_list(cache_dir: Path = cache_dir_option("Cache folder.")) -> None:
     """List cached synthetic sets with what made them.
 
     Example: dfqbench cache list
@@ -34,7 +34,7 @@ def cache_list(cache_dir: Path = typer.Option(CACHE_DIR, help="Cache folder.")) 
 
 
 @cache_app.command("clear")
-def cache_clear(cache_dir: Path = typer.Option(CACHE_DIR, help="Cache folder.")) -> None:
+def cache_clear(cache_dir: Path = cache_dir_option("Cache folder.")) -> None:
     """Delete every cached synthetic set (results in the store are kept).
 
     Example: dfqbench cache clear
@@ -48,7 +48,7 @@ def cache_clear(cache_dir: Path = typer.Option(CACHE_DIR, help="Cache folder."))
 def samples_export(
     key: str = typer.Argument(..., help="Cache key (see: dfqbench cache list)."),
     out: Path = typer.Option(Path("runs/samples"), help="Folder for the PNG files."),
-    cache_dir: Path = typer.Option(CACHE_DIR, help="Cache folder."),
+    cache_dir: Path = cache_dir_option("Cache folder."),
     model: str = typer.Option(None, help="Model whose mean/std de-normalise the images (default: the set's)."),
 ) -> None:
     """Write a cached synthetic set out as PNG images (one per image, labelled when the set has labels).

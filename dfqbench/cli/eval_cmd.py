@@ -9,7 +9,7 @@ import torch
 import typer
 
 from dfqbench.cli.app import console
-from dfqbench.cli.options import data_dir_option
+from dfqbench.cli.options import data_dir_option, device_option
 from dfqbench.cli.progress import counting_progress
 from dfqbench.errors import UserError
 
@@ -24,7 +24,7 @@ def eval_command(
     batch_size: int = typer.Option(256, help="Evaluation batch size (fixed across methods)."),
     data_dir: Path = data_dir_option(),
     imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root with val/ (for timm models)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
+    device: str = device_option(),
 ) -> None:
     """Print the full-precision top-1 of a model on its test split.
 

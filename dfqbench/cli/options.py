@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
+
+from dfqbench.paths import DEFAULT_CACHE, DEFAULT_STORE
 
 DATA_DIR_HELP = "Fashion-MNIST folder (default: $DFQBENCH_DATA, else Debian's)."
 
 
 def data_dir_option():
     return typer.Option(None, "--data-dir", help=DATA_DIR_HELP)
+
+
+def store_option(help: str = "SQLite results store.") -> Path:
+    return typer.Option(DEFAULT_STORE, help=help)
+
+
+def cache_dir_option(help: str = "Synthetic-set cache.") -> Path:
+    return typer.Option(DEFAULT_CACHE, help=help)
+
+
+def device_option() -> str:
+    return typer.Option("cpu", help="cpu or cuda.")

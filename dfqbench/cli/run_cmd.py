@@ -8,10 +8,9 @@ import torch
 import typer
 
 from dfqbench.cli.app import console, err_console
-from dfqbench.cli.options import data_dir_option
+from dfqbench.cli.options import cache_dir_option, data_dir_option, device_option, store_option
 from dfqbench.errors import UserError
-
-DEFAULT_OUT = Path("runs/out")
+from dfqbench.paths import DEFAULT_OUT
 
 
 def default_methods() -> list[str]:
@@ -46,10 +45,10 @@ def run_command(
                                                               "component, that component off (see: dfqbench list "
                                                               "methods)."),
     plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
-    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+    device: str = device_option(),
+    store: Path = store_option(),
     out: Path = typer.Option(DEFAULT_OUT, help="Folder for leaderboard.md, leaderboard.csv and results.csv."),
-    cache_dir: Path = typer.Option(Path("runs/cache"), help="Synthetic-set cache."),
+    cache_dir: Path = cache_dir_option(),
     save_models: Path = typer.Option(None, help="Keep each calibrated model here (safetensors)."),
     limit: int = typer.Option(None, help="Evaluate only N test images (smoke runs; recorded as n_eval)."),
     data_dir: Path = data_dir_option(),

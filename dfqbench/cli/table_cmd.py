@@ -10,6 +10,7 @@ import pandas as pd
 import typer
 
 from dfqbench.cli.app import console
+from dfqbench.cli.options import store_option
 from dfqbench.errors import UserError
 
 RESULTS = Path(__file__).resolve().parents[2] / "results"
@@ -88,7 +89,7 @@ def print_and_write(frame: pd.DataFrame, out: Path | None, title: str | None = N
 
 def table_command(
     from_: Path = typer.Option(None, "--from", help="Long-format results CSV (default: the store)."),
-    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+    store: Path = store_option(),
     methods: str = typer.Option(None, help="Rows to show, comma-separated; a pattern like 'maskaq*' picks a "
                                            "method and its variants."),
     bits: str = typer.Option(None, help="Bit-widths to show, comma-separated."),
@@ -160,7 +161,7 @@ def table_command(
 
 def export_command(
     to: Path = typer.Option(..., "--to", help="CSV file to write (long format, one row per cell)."),
-    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+    store: Path = store_option(),
     methods: str = typer.Option(None, help="Only these methods, comma-separated."),
     models: str = typer.Option(None, help="Only these models, comma-separated."),
     profile: str = typer.Option(None, help="Only this profile."),
@@ -183,7 +184,7 @@ def export_command(
 
 def import_command(
     from_: Path = typer.Option(..., "--from", help="Long-format results CSV written by 'dfqbench export'."),
-    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+    store: Path = store_option(),
 ) -> None:
     """Load exported results into the store, so that a rerun skips those cells (resume from committed CSVs).
 
@@ -198,7 +199,7 @@ def import_command(
 
 
 def prune_command(
-    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store."),
+    store: Path = store_option(),
     plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable); rows "
                                                             "of plugins not registered are kept."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the rows, delete nothing."),

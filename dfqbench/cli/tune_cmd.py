@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dfqbench.cli.app import console
-from dfqbench.cli.options import data_dir_option
+from dfqbench.cli.options import cache_dir_option, data_dir_option, device_option, store_option
 from dfqbench.errors import UserError
 
 
@@ -19,9 +19,9 @@ def tune_command(
     seeds: str = typer.Option("0,1,2", help="Comma-separated master seeds."),
     profile: str = typer.Option("bench", help="The profile of the table the tuning feeds."),
     preset: str = typer.Option("standard", help="Quantizer preset."),
-    device: str = typer.Option("cpu", help="cpu or cuda."),
-    store: Path = typer.Option(Path("runs/dfqbench.sqlite"), help="SQLite results store (the validation cells)."),
-    cache_dir: Path = typer.Option(Path("runs/cache"), help="Synthetic-set cache."),
+    device: str = device_option(),
+    store: Path = store_option("SQLite results store (the validation cells)."),
+    cache_dir: Path = cache_dir_option(),
     out_dir: Path = typer.Option(Path("results"), "--out-dir", help="Folder for the tuning files "
                                                                     "(tuning_METHOD_MODEL_BITS_PROFILE.json)."),
     limit: int = typer.Option(None, help="Score only N validation images (smoke runs)."),

@@ -29,8 +29,7 @@ from safetensors.torch import load_file, safe_open, save_file
 from dfqbench.api import SyntheticSet
 from dfqbench.atomic import atomic_path
 from dfqbench.errors import stderr_line
-
-DEFAULT_CACHE = Path("runs/cache")
+from dfqbench.paths import DEFAULT_CACHE
 
 
 def cache_key(fields: dict) -> str:

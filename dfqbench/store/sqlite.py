@@ -21,10 +21,10 @@ from pathlib import Path
 import pandas as pd
 
 from dfqbench.errors import UserError
+from dfqbench.paths import DEFAULT_STORE
 from dfqbench.store.claims import CLAIMS_TABLE, ClaimBoard
 from dfqbench.store.schema import COLUMNS, IDENTITY_BY_SCHEME, IDENTITY_V2_EXTRA, cell_id, id_scheme_of
 
-DEFAULT_STORE = Path("runs") / "dfqbench.sqlite"
 BUSY_TIMEOUT_S = 60.0
 
 INTEGER_COLUMNS = frozenset({"seed", "n_eval", "synthesis_cached", "threads", "id_scheme"})
