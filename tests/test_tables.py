@@ -601,3 +601,10 @@ def test_the_caption_names_rows_that_ran_at_their_papers_own_budget():
     frame = pd.DataFrame({"method": ["psaq-vit", "mimiq"], "profile": ["paper", "paper"],
                           "profile_config": [dataclasses.replace(paper, synth_steps=1000).to_json(), paper.to_json()]})
     assert _caption(frame)["own budget"] == ["psaq-vit: synth_steps 1000"]
+
+
+def test_the_caption_calls_validation_images_by_their_name():
+    from dfqbench.tables.leaderboard import _caption
+
+    frame = pd.DataFrame({"method": ["sardfq"], "profile": ["bench"], "n_eval": [5000], "evaluation": ["val"]})
+    assert _caption(frame)["validation images"] == ["5000"] and "test images" not in _caption(frame)

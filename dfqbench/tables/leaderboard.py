@@ -392,9 +392,13 @@ def _number_first(value: object) -> tuple:
 def _caption(sel_ok: pd.DataFrame) -> dict[str, list[str]]:
     """The values of the caption's fields among the shown rows (seeds, image and thread counts in numeric order)."""
     caption: dict[str, list[str]] = {}
+    validation_only = "evaluation" in sel_ok.columns and len(sel_ok) > 0 and all(
+        as_text(v).startswith("val") for v in sel_ok["evaluation"])
     for column, name in CAPTION_FIELDS:
         if column not in sel_ok.columns:
             continue
+        if column == "n_eval" and validation_only:
+            name = "validation images"
         shown = _unique(as_text(v) for v in sel_ok[column] if as_text(v) != "")
         if column in ("seed", "n_eval", "threads"):
             shown.sort(key=_number_first)
