@@ -189,3 +189,23 @@ def test_an_import_with_a_bad_row_names_the_line_and_changes_nothing(tmp_path):
         with pytest.raises(UserError, match="line 4: cell_id '0000000000000000' does not match"):
             import_csv(db, tmp_path / "bad.csv")
         assert db.rows() == []
+
+
+def test_a_store_of_the_old_schema_gains_the_new_columns_and_keeps_its_rows(tmp_path):
+    import sqlite3
+
+    import pandas as pd
+
+    from dfqbench.store.schema import COLUMNS, IDENTITY_V2_EXTRA
+
+    old_columns = [c for c in COLUMNS if c not in IDENTITY_V2_EXTRA + ("id_scheme", "tuning")] + ["threads"]
+    row = {k: (None if pd.isna(v) else v) for k, v in
+           read_results_csv(REPO / "results" / "bench_4w4a.csv").iloc[0].to_dict().items()}
+    row = {k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+    with sqlite3.connect(tmp_path / "old.sqlite") as conn:
+        conn.execute(f"CREATE TABLE cells ({', '.join(old_columns)})")
+        conn.execute(f"INSERT INTO cells ({', '.join(old_columns)}) VALUES ({', '.join('?' for _ in old_columns)})",
+                     [row[c] for c in old_columns])
+    with ResultStore(tmp_path / "old.sqlite") as db:
+        (stored,) = db.rows()
+    assert stored["cell_id"] == row["cell_id"] and stored["evaluation"] is None and stored["top1"] == row["top1"]
