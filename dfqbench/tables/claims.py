@@ -34,7 +34,15 @@ from rich.text import Text
 
 from dfqbench.errors import UserError
 from dfqbench.tables.leaderboard import Column, Leaderboard, variant_of
-from dfqbench.tables.render import EMPTY, caption, column_title, format_level, format_p, md_table, paragraphs
+from dfqbench.tables.render import (
+    EMPTY,
+    caption,
+    column_title,
+    format_level,
+    format_p,
+    md_table,
+    sectioned_markdown,
+)
 from dfqbench.tables.stats import ALPHA, LEVEL, TTest, holm, paired_t_test, welch_t_test
 
 CLAIM_FIELDS = ("higher", "lower", "paper", "table", "setting")  # required, non-empty
@@ -265,12 +273,12 @@ def claims_notes(table: ClaimsTable) -> list[str]:
 
 def claims_markdown(table: ClaimsTable) -> str:
     """The caption, then per column a title line (with the verdict counts) and the claims, then the notes."""
-    lines = [caption(table.board), ""] if caption(table.board) else []
+    sections = []
     for b, m in table.verdicts:
         header, rows = _rows(table, b, m)
-        lines += [f"Claims · {column_title(b, m)}: {_counts(table.verdicts[(b, m)])}", "",
-                  *md_table(header, rows, [":---"] * 5 + ["---:"] * 2 + [":---"]), ""]
-    return "\n".join(lines + paragraphs(claims_notes(table))) + "\n"
+        sections.append((f"Claims · {column_title(b, m)}: {_counts(table.verdicts[(b, m)])}",
+                         md_table(header, rows, [":---"] * 5 + ["---:"] * 2 + [":---"])))
+    return sectioned_markdown(table.board, sections, claims_notes(table))
 
 
 CLAIMS_CSV_FIELDS = ("bits", "model", "higher", "lower", "paper", "table", "setting", "reported", "test", "family",

@@ -34,7 +34,7 @@ from rich.text import Text
 
 from dfqbench.errors import UserError
 from dfqbench.tables.leaderboard import Cell, Column, Leaderboard, Row, variant_of
-from dfqbench.tables.render import EMPTY, caption, column_title, md_table, paragraphs
+from dfqbench.tables.render import EMPTY, caption, column_title, md_table, sectioned_markdown
 from dfqbench.tables.stats import LEVEL, bootstrap_means, percentile_interval
 
 REFERENCE_CALIBRATOR = {"masked-hsad": "hsad"}  # calibrator -> the calibrator whose noise/real rows it borrows
@@ -224,12 +224,12 @@ def gap_notes(table: GapTable) -> list[str]:
 
 def gap_markdown(table: GapTable) -> str:
     """The caption, then per column a title line and the synthesizer x calibrator grid, then the notes."""
-    lines = [caption(table.board), ""] if caption(table.board) else []
+    sections = []
     for b, m in table.columns:
         header, rows = _grid(table, b, m)
-        lines += [f"Gap closed · {column_title(b, m)}", "",
-                  *md_table(header, rows, [":---"] + ["---:"] * (len(header) - 1)), ""]
-    return "\n".join(lines + paragraphs(gap_notes(table))) + "\n"
+        sections.append((f"Gap closed · {column_title(b, m)}",
+                         md_table(header, rows, [":---"] + ["---:"] * (len(header) - 1))))
+    return sectioned_markdown(table.board, sections, gap_notes(table))
 
 
 GAP_CSV_FIELDS = ("bits", "model", "synthesizer", "calibrator", "reference_calibrator", "method", "status", "gap",

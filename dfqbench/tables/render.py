@@ -71,6 +71,14 @@ def caption(lb: Leaderboard) -> str:
     return SEPARATOR.join(parts)
 
 
+def sectioned_markdown(board, sections: list[tuple[str, list[str]]], notes: list[str]) -> str:
+    """The caption, then per column a title line and its table lines, then the notes (gap and claims views)."""
+    lines = [caption(board), ""] if caption(board) else []
+    for title, table in sections:
+        lines += [title, "", *table, ""]
+    return "\n".join(lines + paragraphs(notes)) + "\n"
+
+
 def column_title(bits: str, model: str, sep: str = SEPARATOR) -> str:
     return f"{bits}{sep}{model}"
 
