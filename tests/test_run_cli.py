@@ -132,7 +132,9 @@ def test_a_failing_cell_is_reported_and_exits_non_zero(tmp_path, capsys, monkeyp
     (["run", "--plugin", "/nonexistent/plugin.py"], "plugin file not found"),
     (["table", "--from", "/nonexistent/results.csv"], "/nonexistent/results.csv"),
     (["zoo", "margin", "--from", "/nonexistent/results.csv"], "/nonexistent/results.csv"),
-    (["zoo", "margin", "--model", "fmnist_vitt"], "no results for models fmnist_vitt"),
+    (["zoo", "margin", "--models", "fmnist_vitt"], "fmnist_vit"),
+    (["zoo", "margin", "--models", "fmnist_deit"], "no results for models fmnist_deit"),
+    (["zoo", "margin", "--bar", "strict"], "unknown --bar 'strict'"),
     (["list", "method"], "did you mean: methods"),
 ])
 def test_bad_run_input_is_one_line_and_exit_2(args, pattern, tmp_path, capsys, monkeypatch):

@@ -40,16 +40,45 @@ def list_command(pattern: str = typer.Argument(None, help="Wildcard filter, e.g.
 @zoo_app.command("margin")
 def margin_command(
     from_: Path = typer.Option(Path("results/zoo_margin_bench.csv"), "--from", help="Long-format results CSV."),
-    model: str = typer.Option("fmnist_vit", help="The zoo model whose margin to show."),
+    models: str = typer.Option("fmnist_vit", help="Comma-separated zoo models whose windows to show."),
+    calibrators: str = typer.Option("kd", help="Windows to show: kd (noise to real) and calibrators C "
+                                               "(noise+C to real+C), e.g. kd,hsad,ptq."),
+    bar: str = typer.Option("harness", help="The bar to check: harness (3 points at 3w3a and 4w4a) or test-bed "
+                                            "(6.7 points at 4w4a, 15 at 3w3a)."),
+    summary: bool = typer.Option(False, help="Also print one line per test bed (the models' zoo datasets): its "
+                                             "smallest 4w4a window and whether every model meets the bar."),
 ) -> None:
-    """Can the zoo rank methods? real minus noise per bit-width, against the bar (Markdown).
+    """Can the zoo rank methods? real minus noise per model and bit-width, against a bar (Markdown).
 
-    Example: dfqbench zoo margin --from results/zoo_margin_bench.csv
+    Examples:
+
+      dfqbench zoo margin --from results/zoo_margin_bench.csv
+
+      dfqbench zoo margin --from results/testbed_windows.csv --models canvas56a_vit,canvas56a_deit,canvas56a_swin
+      --calibrators kd,hsad,ptq --bar test-bed --summary
     """
     from dfqbench.store.export import read_results_csv
-    from dfqbench.tables.margin import margin_markdown
+    from dfqbench.tables.margin import BARS, margin_markdown, summarise, summary_markdown
+    from dfqbench.zoo.registry import get_zoo_model
 
-    print(margin_markdown(read_results_csv(from_), model), end="")
+    if bar not in BARS:
+        raise UserError(f"unknown --bar '{bar}' (choose {' or '.join(BARS)})")
+    names = split_names("--models", models)
+    entries = [get_zoo_model(name) for name in names]
+    frame = read_results_csv(from_)
+    print(margin_markdown(frame, names, split_names("--calibrators", calibrators), BARS[bar]), end="")
+    if summary:
+        test_beds: dict[str, list[str]] = {}
+        for entry in entries:
+            test_beds.setdefault(entry.dataset, []).append(entry.name)
+        print("\n" + summary_markdown(summarise(frame, test_beds, BARS[bar]), BARS[bar]), end="")
+
+
+def split_names(option: str, text: str) -> list[str]:
+    names = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))
+    if not names:
+        raise UserError(f"{option} is empty")
+    return names
 
 
 @zoo_app.command("train")
@@ -119,9 +148,7 @@ def probe_command(
 
     if format_ not in PROBE_FORMATS:
         raise UserError(f"unknown --format '{format_}' (choose md or csv)")
-    names = list(dict.fromkeys(part.strip() for part in models.split(",") if part.strip()))
-    if not names:
-        raise UserError("--models is empty")
+    names = split_names("--models", models)
     for name in names:
         get_zoo_model(name)
     seed_list = parse_seeds(seeds)
