@@ -55,6 +55,27 @@ class SyntheticSet:
 DATA_ORACLES = ("real",)  # the only synthesizers whose context holds training images (data-free means data-free)
 
 
+class Checkpoint:
+    """One stage's resumable state (``ctx.checkpoint``): a rerun of the same cell ``load``s the last state that was
+    ``save``d. This base keeps nothing; the runner hands each cell's synthesis and calibration stages a file-backed
+    one (:mod:`dfqbench.runner.checkpoint`) and removes it when the cell is stored. A state is a dict of tensors,
+    numbers, strings, None, lists and dicts, saved at the stage's natural boundaries (after a synthesis batch,
+    after a refresh of the calibration set, after a reconstructed block). Large pieces that later states refer to
+    (a synthesis batch's images) are saved once each as numbered parts, so that no state rewrites them."""
+
+    def load(self) -> dict | None:
+        return None
+
+    def save(self, state: dict) -> None:
+        return None
+
+    def save_part(self, index: int, part: dict) -> None:
+        return None
+
+    def load_part(self, index: int) -> dict:
+        raise KeyError(f"no checkpoint part {index}")
+
+
 @dataclasses.dataclass
 class ModelContext:
     """What every stage knows about the models and the budget."""
@@ -68,6 +89,7 @@ class ModelContext:
     device: torch.device
     progress: Progress = lambda done, total: None
     real_images: Callable[[int, torch.Generator], torch.Tensor] | None = None  # training images: DATA_ORACLES only
+    checkpoint: Checkpoint = dataclasses.field(default_factory=Checkpoint)     # this stage's resumable state
 
     @property
     def input_size(self) -> tuple[int, int, int]:
@@ -148,6 +170,20 @@ class CalibrationSource:
     def refresh(self) -> None:
         self.refreshes_done += 1
         self.current = self.synthesizer.refresh(self.ctx, self.current)
+
+    def state(self) -> dict:
+        """What a checkpoint needs to resume the source: its set, its refresh count, its refresh generator."""
+        labels = None if self.current.labels is None else self.current.labels.detach().cpu()
+        return {"images": self.current.images.detach().cpu(), "labels": labels,
+                "refreshes_done": self.refreshes_done, "generator": self.ctx.generator.get_state()}
+
+    def restore(self, state: dict) -> None:
+        """Resume from :meth:`state`'s output."""
+        labels = state["labels"]
+        self.current = SyntheticSet(state["images"].to(self.ctx.device),
+                                    None if labels is None else labels.to(self.ctx.device))
+        self.refreshes_done = state["refreshes_done"]
+        self.ctx.generator.set_state(state["generator"])
 
     def refresh_points(self, total_steps: int) -> set[int]:
         """Calibration steps after which the set is refreshed: the synthesizer's ``refresh_fractions``."""

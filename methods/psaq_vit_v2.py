@@ -46,7 +46,7 @@ from dfqbench.api import (
 )
 from dfqbench.calibration.augment import simclr_augment
 from dfqbench.calibration.kd_loss import logit_kd
-from dfqbench.calibration.qat import QATConfig, cosine_lr, start_qat
+from dfqbench.calibration.qat import QATConfig, checkpoint_calibration, cosine_lr, resume_calibration, start_qat
 from dfqbench.config import Config
 from dfqbench.synthesis.augment import linear_warmup_cosine, psaq_augment
 from dfqbench.synthesis.images import batch_sizes, init_images, project_to_pixels
@@ -177,7 +177,8 @@ class PSAQViTV2(IterativeSynthesizer):
 
 @register_calibrator("psaq-vit-v2")
 class AdaptiveTeacherStudent(Calibrator):
-    """Rounds of (sample phase, student phase); the student phase is logit-KL QAT on the current samples."""
+    """Rounds of (sample phase, student phase); the student phase is logit-KL QAT on the current samples.
+    Checkpoints after each sample phase."""
 
     version = 3  # 2: psaq-vit 2's KDE; 3: the shared calibration augmentation on by default
     paper = PAPER
@@ -195,10 +196,12 @@ class AdaptiveTeacherStudent(Calibrator):
         steps, batch_size = ctx.profile.calib_steps, ctx.profile.calib_batch_size
         opt = start_qat(ctx, source, cfg)
         bounds = round_bounds(steps, cfg.rounds)
+        first = resume_calibration(ctx, source, opt)
         for r in range(cfg.rounds):
-            if r > 0 and cfg.adaptive and source.synthesizer.wants_refresh:
+            if r > 0 and cfg.adaptive and source.synthesizer.wants_refresh and r > source.refreshes_done:
                 source.refresh()
-            for step in range(bounds[r], bounds[r + 1]):
+                checkpoint_calibration(ctx, source, opt, bounds[r])
+            for step in range(max(bounds[r], first), bounds[r + 1]):
                 for group in opt.param_groups:
                     group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.final_lr_ratio)
                 images = source.batch(batch_size, gen)

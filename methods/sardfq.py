@@ -468,7 +468,8 @@ def _chunked(fn, x: torch.Tensor, size: int) -> torch.Tensor:
 
 @register_calibrator("block-recon")
 class BlockReconstruction(Calibrator):
-    """Reconstruct each block's output in order (BRECQ-style, weights straight-through), Adam lr 4e-5."""
+    """Reconstruct each block's output in order (BRECQ-style, weights straight-through), Adam lr 4e-5;
+    checkpoints after each block."""
 
     version = 3  # 2: 100 iterations per unit at every profile, zero points frozen (as the paper);
     #              3: the cosine decay ends after the last iteration (its last step ran at lr 0)
@@ -502,8 +503,11 @@ class BlockReconstruction(Calibrator):
             bounds = round_bounds(ctx.profile.calib_steps, len(s_units))
             iters = [max(1, bounds[k + 1] - bounds[k]) for k in range(len(s_units))]
         images = source.images
-        inputs, done = images, 0
+        first, inputs = self.resume(ctx, images)
+        done = sum(iters[:first])
         for k, (s_unit, t_unit) in enumerate(zip(s_units, t_units, strict=True)):
+            if k < first:
+                continue
             target = _chunked(lambda x, u=t_unit: teacher(x) if u.last else run_until(teacher, u.block, x),
                               images, batch_size)
             before = self.unit_error(student, s_unit, inputs, target, batch_size)
@@ -530,6 +534,19 @@ class BlockReconstruction(Calibrator):
             after = self.unit_error(student, s_unit, inputs, target, batch_size)
             self.history.append({"block": k, "before": before, "after": after})
             inputs = _chunked(lambda x, u=s_unit: run_unit(student, u, x), inputs, batch_size)
+            ctx.checkpoint.save({"units": k + 1, "student": student.state_dict(), "inputs": inputs.cpu(),
+                                 "history": self.history, "generator": gen.get_state()})
+
+    def resume(self, ctx: ModelContext, images: torch.Tensor) -> tuple[int, torch.Tensor]:
+        """(units done, the next unit's inputs): ``(0, images)`` without a checkpoint, else the checkpoint's,
+        with the student, the history and the generator restored."""
+        state = ctx.checkpoint.load()
+        if state is None:
+            return 0, images
+        ctx.student.load_state_dict(state["student"])
+        ctx.generator.set_state(state["generator"])
+        self.history = state["history"]
+        return state["units"], state["inputs"].to(ctx.device)
 
     @staticmethod
     @torch.no_grad()

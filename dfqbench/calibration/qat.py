@@ -47,8 +47,28 @@ def start_qat(ctx: ModelContext, source: CalibrationSource, cfg: QATConfig) -> t
                            weight_decay=cfg.weight_decay)
 
 
+def checkpoint_calibration(ctx: ModelContext, source: CalibrationSource, opt: torch.optim.Optimizer,
+                           step: int) -> None:
+    """Save what resuming at ``step`` needs: student, optimiser, calibration source, generators."""
+    ctx.checkpoint.save({"step": step, "student": ctx.student.state_dict(), "optimizer": opt.state_dict(),
+                         "source": source.state(), "generator": ctx.generator.get_state()})
+
+
+def resume_calibration(ctx: ModelContext, source: CalibrationSource, opt: torch.optim.Optimizer) -> int:
+    """The step to go on from: 0 without a checkpoint, else its step, with everything it saved restored."""
+    state = ctx.checkpoint.load()
+    if state is None:
+        return 0
+    ctx.student.load_state_dict(state["student"])
+    opt.load_state_dict(state["optimizer"])
+    source.restore(state["source"])
+    ctx.generator.set_state(state["generator"])
+    return state["step"]
+
+
 class QATCalibrator(Calibrator):
-    """Logit-KD QAT on the calibration source; subclasses add terms in :meth:`loss`."""
+    """Logit-KD QAT on the calibration source; subclasses add terms in :meth:`loss`. Checkpoints after each
+    refresh of the source."""
 
     Config = QATConfig
 
@@ -63,7 +83,7 @@ class QATCalibrator(Calibrator):
         steps, batch_size = ctx.profile.calib_steps, ctx.profile.calib_batch_size
         opt = start_qat(ctx, source, cfg)
         refresh_at = source.refresh_points(steps)
-        for step in range(steps):
+        for step in range(resume_calibration(ctx, source, opt), steps):
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.final_lr_ratio)
             images = source.batch(batch_size, gen)
@@ -77,4 +97,5 @@ class QATCalibrator(Calibrator):
             opt.step()
             if step + 1 in refresh_at:
                 source.refresh()
+                checkpoint_calibration(ctx, source, opt, step + 1)
             ctx.progress(step + 1, steps)

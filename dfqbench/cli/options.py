@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dfqbench.paths import DEFAULT_CACHE, DEFAULT_STORE
+from dfqbench.paths import DEFAULT_CACHE, DEFAULT_CHECKPOINTS, DEFAULT_STORE
 
 DATA_DIR_HELP = "Fashion-MNIST folder (default: $DFQBENCH_DATA, else Debian's)."
 
@@ -25,3 +25,8 @@ def cache_dir_option(help: str = "Synthetic-set cache.") -> Path:
 
 def device_option() -> str:
     return typer.Option("cpu", help="cpu or cuda.")
+
+
+def checkpoint_dir_option() -> Path:
+    return typer.Option(DEFAULT_CHECKPOINTS, help="Checkpoints of cells in flight: a stopped run resumes each cell "
+                                                  "from its last one; removed when the cell is stored.")

@@ -8,7 +8,13 @@ import torch
 import typer
 
 from dfqbench.cli.app import console, err_console
-from dfqbench.cli.options import cache_dir_option, data_dir_option, device_option, store_option
+from dfqbench.cli.options import (
+    cache_dir_option,
+    checkpoint_dir_option,
+    data_dir_option,
+    device_option,
+    store_option,
+)
 from dfqbench.errors import UserError
 from dfqbench.paths import DEFAULT_OUT
 
@@ -49,6 +55,7 @@ def run_command(
     store: Path = store_option(),
     out: Path = typer.Option(DEFAULT_OUT, help="Folder for leaderboard.md, leaderboard.csv and results.csv."),
     cache_dir: Path = cache_dir_option(),
+    checkpoint_dir: Path = checkpoint_dir_option(),
     save_models: Path = typer.Option(None, help="Keep each calibrated model here (safetensors)."),
     limit: int = typer.Option(None, help="Evaluate only N test images (smoke runs; recorded as n_eval)."),
     data_dir: Path = data_dir_option(),
@@ -110,7 +117,7 @@ def run_command(
         if not cells:
             return
     settings = make_settings(preset, preset_set or [], profile, device, cache_dir, limit, data_dir, imagenet,
-                             save_models)
+                             save_models, checkpoint_dir)
     execute(cells, settings, store, out)
 
 
@@ -138,7 +145,8 @@ def tuned_for(tunings: list, model: str, names: list[str]) -> dict:
 
 
 def make_settings(preset: str, preset_set: list[str], profile: str, device: str, cache_dir: Path,
-                  limit: int | None, data_dir: Path | None, imagenet: Path | None, save_models: Path | None):
+                  limit: int | None, data_dir: Path | None, imagenet: Path | None, save_models: Path | None,
+                  checkpoint_dir: Path | None = None):
     """Run settings from the command line's values, each checked (one-line errors)."""
     from dfqbench.profiles import get_profile
     from dfqbench.runner.cache import SynthesisCache
@@ -148,7 +156,7 @@ def make_settings(preset: str, preset_set: list[str], profile: str, device: str,
         raise UserError(f"--limit must be at least 1, got {limit}")
     return RunSettings(preset=preset_with_switches(preset, preset_set), profile=get_profile(profile),
                        device=resolve_device(device), cache=SynthesisCache(cache_dir), limit=limit,
-                       data_dir=data_dir, imagenet=imagenet, save_models=save_models)
+                       data_dir=data_dir, imagenet=imagenet, save_models=save_models, checkpoint_dir=checkpoint_dir)
 
 
 def preset_with_switches(name: str, items: list[str]):

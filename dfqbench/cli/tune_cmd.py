@@ -7,7 +7,13 @@ from pathlib import Path
 import typer
 
 from dfqbench.cli.app import console
-from dfqbench.cli.options import cache_dir_option, data_dir_option, device_option, store_option
+from dfqbench.cli.options import (
+    cache_dir_option,
+    checkpoint_dir_option,
+    data_dir_option,
+    device_option,
+    store_option,
+)
 from dfqbench.errors import UserError
 
 
@@ -22,6 +28,7 @@ def tune_command(
     device: str = device_option(),
     store: Path = store_option("SQLite results store (the validation cells)."),
     cache_dir: Path = cache_dir_option(),
+    checkpoint_dir: Path = checkpoint_dir_option(),
     out_dir: Path = typer.Option(Path("results"), "--out-dir", help="Folder for the tuning files "
                                                                     "(tuning_METHOD_MODEL_BITS_PROFILE.json)."),
     limit: int = typer.Option(None, help="Score only N validation images (smoke runs)."),
@@ -57,7 +64,7 @@ def tune_command(
     if not names or not model_names:
         raise UserError("--methods and --models must each name at least one")
     plan = [(name, model, grid_specs(name)) for name in names for model in model_names]
-    settings = make_settings(preset, [], profile, device, cache_dir, limit, data_dir, imagenet, None)
+    settings = make_settings(preset, [], profile, device, cache_dir, limit, data_dir, imagenet, None, checkpoint_dir)
     settings = dataclasses.replace(settings, split="val", val_from_train=val_from_train)
     cells = [cell for _, model, specs in plan for cell in expand_grid(specs, [model], bit_list, seed_list)]
     report = run_with_display(cells, settings, store)

@@ -20,6 +20,7 @@ from dfqbench.quant.preset import QuantPreset
 from dfqbench.quant.state import QuantState, set_quant_state
 from dfqbench.quant.wrap import wrap_model
 from dfqbench.runner.cache import SynthesisCache, cache_key, images_finite
+from dfqbench.runner.checkpoint import CellCheckpoints
 from dfqbench.runner.grid import Cell
 from dfqbench.runner.overrides import build_config
 from dfqbench.runner.provenance import PeakMemory, git_commit, package_versions
@@ -43,6 +44,11 @@ class RunSettings:
     eval_batch_size: int = EVAL_BATCH_SIZE
     split: str = "test"                  # 'test' for tables, 'val' for tuning
     val_from_train: float | None = None  # ImageFolder: the share of train/ held out as 'val'
+    checkpoint_dir: Path | None = None   # cells in flight checkpoint here (None: not at all)
+
+    def checkpoints(self, key: str) -> CellCheckpoints:
+        """The checkpoints of the cell with id ``key``."""
+        return CellCheckpoints(self.checkpoint_dir, key)
 
     def evaluation(self, dataset: str) -> str:
         """What the top-1 is measured on, as the identity names it: ``test``, ``test[:500]``, ``val``, ..."""
@@ -150,9 +156,9 @@ def run_cell(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, p
 
 
 def model_context(cell: Cell, backbone: Backbone, settings: RunSettings, teacher, student, synth,
-                  progress: StageProgress):
-    """``context(stage)``: the ModelContext of one stage. Data-free means data-free: training images are handed
-    to the ``real`` reference's synthesizer only (a method plugin's context has none)."""
+                  progress: StageProgress, checkpoints: CellCheckpoints):
+    """``context(stage)``: the ModelContext of one stage, with the stage's checkpoint. Data-free means data-free:
+    training images are handed to the ``real`` reference's synthesizer only (a method plugin's context has none)."""
     real_images = None
     if synth.name in DATA_ORACLES:
         real_images = train_image_sampler(backbone.dataset, backbone.data_config, settings.data_dir,
@@ -162,7 +168,8 @@ def model_context(cell: Cell, backbone: Backbone, settings: RunSettings, teacher
         return ModelContext(teacher=teacher, student=student, data_config=backbone.data_config,
                             num_classes=backbone.model.num_classes, profile=profile_of(cell, settings),
                             generator=stage_generator(cell.seed, stage), device=settings.device,
-                            progress=lambda done, total: progress(stage, done, total), real_images=real_images)
+                            progress=lambda done, total: progress(stage, done, total), real_images=real_images,
+                            checkpoint=checkpoints.stage(stage))
     return context
 
 
@@ -197,7 +204,8 @@ def calibrated_student(cell: Cell, backbone: Backbone, settings: RunSettings, ro
     teacher = wrap_model(model, settings.preset, cell.bits).to(device).eval().requires_grad_(False)
     student = wrap_model(model, settings.preset, cell.bits).to(device).eval()
     set_quant_state(student, QuantState.QUANTIZE)  # uninitialised ranges set themselves on the first batch
-    context = model_context(cell, backbone, settings, teacher, student, synth, progress)
+    context = model_context(cell, backbone, settings, teacher, student, synth, progress,
+                            settings.checkpoints(row["cell_id"]))
     times = {}
     key = synthesis_key(synth, cell, backbone, settings)
     synthetic, cached = synthetic_set(synth, key, cell, settings, context, times)

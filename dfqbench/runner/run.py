@@ -119,6 +119,7 @@ def run_grid(cells: list[Cell], settings: RunSettings, store: ResultStore, repor
             except Exception as exc:  # a failing plugin or NaN: record it and go on
                 row.update(status="failed", error=first_line(exc), seconds_total=time.time() - started)
             store.put(row)
+            settings.checkpoints(ids[index]).clear()
             board.release([ids[index]])
             (report.done if row["status"] == "ok" else report.failed).append(row)
             reporter.cell_end(index, cell, row, skipped=False)

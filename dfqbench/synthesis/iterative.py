@@ -1,7 +1,9 @@
 """Base class of the synthesizers that optimise images batch by batch.
 
 A subclass implements three hooks; the base runs the batches, reports
-progress and concatenates the result. Benchmarks time one call of
+progress, checkpoints after each batch (the images so far, the generator, and
+the quantized model when the synthesizer uses it), resumes from the
+checkpoint, and concatenates the result. Benchmarks time one call of
 :meth:`IterativeSynthesizer.step` against the bare passes it needs.
 
     class Mine(IterativeSynthesizer):
@@ -36,8 +38,9 @@ class IterativeSynthesizer(Synthesizer):
     def synthesize(self, ctx: ModelContext) -> SyntheticSet:
         sizes = batch_sizes(ctx.profile.n_images, ctx.profile.synth_batch_size)
         steps = self.steps_per_batch(ctx)
-        parts, done = [], 0
-        for n in sizes:
+        parts = self.resume(ctx)
+        done = len(parts) * steps
+        for n in sizes[len(parts):]:
             state = self.start_batch(ctx, n)
             for i in range(steps):
                 self.step(ctx, state, i, steps)
@@ -47,5 +50,33 @@ class IterativeSynthesizer(Synthesizer):
             if not torch.isfinite(part.images).all():
                 raise FloatingPointError(f"{self.name}: synthesis produced NaN or infinite pixels")
             parts.append(part)
-        labels = None if parts[0].labels is None else torch.cat([p.labels for p in parts])
-        return SyntheticSet(torch.cat([p.images.detach() for p in parts]), labels)
+            self.checkpoint(ctx, parts)
+        return concatenate(parts)
+
+    def checkpoint(self, ctx: ModelContext, parts: list[SyntheticSet]) -> None:
+        """After ``len(parts)`` batches: the last batch as a part, then the state that refers to it."""
+        last = parts[-1]
+        ctx.checkpoint.save_part(len(parts) - 1, {
+            "images": last.images.detach().cpu(), "labels": None if last.labels is None else last.labels.cpu()})
+        ctx.checkpoint.save({"batches": len(parts), "generator": ctx.generator.get_state(),
+                             "student": ctx.student.state_dict() if self.needs_quantized_model else None})
+
+    def resume(self, ctx: ModelContext) -> list[SyntheticSet]:
+        """The batches a checkpoint holds, generator and quantized model restored (none without one)."""
+        state = ctx.checkpoint.load()
+        if state is None:
+            return []
+        parts = []
+        for index in range(state["batches"]):
+            part = ctx.checkpoint.load_part(index)
+            parts.append(SyntheticSet(part["images"].to(ctx.device),
+                                      None if part["labels"] is None else part["labels"].to(ctx.device)))
+        ctx.generator.set_state(state["generator"])
+        if state["student"] is not None:
+            ctx.student.load_state_dict(state["student"])
+        return parts
+
+
+def concatenate(parts: list[SyntheticSet]) -> SyntheticSet:
+    labels = None if parts[0].labels is None else torch.cat([p.labels for p in parts])
+    return SyntheticSet(torch.cat([p.images.detach() for p in parts]), labels)
