@@ -17,6 +17,7 @@ by ``dfqbench zoo train`` (never typed in by hand).
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import torch.nn as nn
 
+from dfqbench.atomic import atomic_path
 from dfqbench.errors import UserError
 from dfqbench.naming import did_you_mean, match_wildcards
 from dfqbench.zoo.recipe import TrainRecipe
@@ -101,11 +103,13 @@ def read_manifest() -> dict:
 
 
 def write_manifest_entry(name: str, entry: dict) -> None:
-    manifest = read_manifest()
-    manifest[name] = entry
-    tmp = MANIFEST.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    tmp.replace(MANIFEST)
+    """Add or replace one entry; trainings that finish at once each keep theirs (a lock around the update)."""
+    with open(MANIFEST.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        manifest = read_manifest()
+        manifest[name] = entry
+        with atomic_path(MANIFEST) as tmp:
+            Path(tmp).write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
 
 
 def sha256_file(path: Path) -> str:
