@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
+import re
 import subprocess
 import threading
 from importlib import metadata
@@ -11,6 +14,7 @@ from pathlib import Path
 import torch
 
 PACKAGES = ("dfqbench", "torch", "timm", "numpy", "safetensors")
+CONSTRAINTS = Path(__file__).resolve().parents[2] / "constraints.txt"  # in a checkout
 
 
 def git_commit() -> str:
@@ -25,14 +29,42 @@ def git_commit() -> str:
     return f"{commit}-dirty" if dirty and commit != "unknown" else commit
 
 
+def installed_version(name: str) -> str | None:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def read_constraints(path: Path | None = None) -> dict[str, str]:
+    """``{normalised name: version}`` of a pip constraints file's ``name==version`` lines (default: the
+    checkout's ``constraints.txt``)."""
+    pins = {}
+    for line in (path or CONSTRAINTS).read_text().splitlines():
+        name, sep, version = line.split("#")[0].strip().partition("==")
+        if sep:
+            pins[normalise(name)] = version.strip()
+    return pins
+
+
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+@functools.lru_cache(maxsize=1)
+def constraints_record() -> dict:
+    """The constraints file's hash and the installed packages that differ from its pins (none: the committed
+    environment); empty outside a checkout, where the file is absent."""
+    if not CONSTRAINTS.is_file():
+        return {}
+    off = {name: installed_version(name) for name, version in read_constraints().items()
+           if installed_version(name) not in (version, None)}
+    return {"constraints": hashlib.sha256(CONSTRAINTS.read_bytes()).hexdigest()[:12], "off_constraints": off}
+
+
 def package_versions() -> str:
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = None
-    return json.dumps(versions, sort_keys=True)
+    versions = {name: installed_version(name) for name in PACKAGES}
+    return json.dumps({**versions, **constraints_record()}, sort_keys=True)
 
 
 def _rss_mb() -> float:
