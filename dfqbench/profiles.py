@@ -30,6 +30,9 @@ class Profile(Config):
 PROFILES: dict[str, Profile] = {
     "smoke": Profile("smoke", n_images=8, synth_batch_size=4, synth_steps=2, calib_steps=2, calib_batch_size=4,
                      refreshes=1, description="tests and smoke runs: seconds per cell, numbers meaningless"),
+    "golden": Profile("golden", n_images=8, synth_batch_size=4, synth_steps=10, calib_steps=16, calib_batch_size=4,
+                      refreshes=2, description="the golden test: seconds per cell, every schedule branch crossed "
+                                               "(warm-ups, rounds, mask annealing, refreshes, block reconstruction)"),
     "quick": Profile("quick", n_images=64, synth_batch_size=32, synth_steps=40, calib_steps=120,
                      calib_batch_size=32, refreshes=1,
                      description="the default run: minutes for the whole default grid on 2 CPU cores"),
