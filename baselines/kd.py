@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dfqbench.api import register_calibrator
-from dfqbench.calibration.qat import QATCalibrator
+from dfqbench.kit.qat import QATCalibrator
 
 
 @register_calibrator("kd")

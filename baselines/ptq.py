@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from dfqbench.api import CalibrationSource, Calibrator, ModelContext, register_calibrator
-from dfqbench.calibration.ranges import init_activation_ranges
 from dfqbench.config import Config
+from dfqbench.kit.ranges import init_activation_ranges
 
 
 @register_calibrator("ptq")

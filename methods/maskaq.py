@@ -30,9 +30,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from dfqbench.api import ModelContext, SyntheticSet, register_calibrator, register_method, register_synthesizer
-from dfqbench.attention import AttentionRecord, AttentionTaps, attention_modules
+from dfqbench.kit.attention import AttentionRecord, AttentionTaps, attention_modules
+from dfqbench.kit.ranges import quantizers_ready
 from dfqbench.profiles import Profile
-from dfqbench.quant import ActQuantizer
 from methods.mimiq import (
     BatchState,
     HSADCalibrator,
@@ -185,11 +185,6 @@ def similarity_entropy_loss(records: list[AttentionRecord], rows: int, generator
 
 
 # --- the synthesizer ---------------------------------------------------------------------------------------------
-
-
-def quantizers_ready(model: nn.Module) -> bool:
-    """Whether every activation quantizer of ``model`` has its range."""
-    return all(bool(m.initialised) for m in model.modules() if isinstance(m, ActQuantizer))
 
 
 @register_synthesizer("maskaq")

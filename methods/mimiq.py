@@ -22,14 +22,15 @@ from typing import Any
 import torch
 
 from dfqbench.api import ModelContext, SyntheticSet, register_calibrator, register_method, register_synthesizer
-from dfqbench.attention import AttentionRecord, AttentionTaps
-from dfqbench.calibration.kd_loss import logit_kd
-from dfqbench.calibration.qat import QATCalibrator, QATConfig
 from dfqbench.config import Config
-from dfqbench.synthesis.augment import mimiq_augment
-from dfqbench.synthesis.images import init_images, project_to_pixels, random_labels
-from dfqbench.synthesis.iterative import IterativeSynthesizer
-from dfqbench.synthesis.priors import one_hot_loss, tv_mimiq
+from dfqbench.kit.attention import AttentionRecord, AttentionTaps
+from dfqbench.kit.images import init_images, pixel_step, random_labels
+from dfqbench.kit.iterative import IterativeSynthesizer
+from dfqbench.kit.kd_loss import logit_kd
+from dfqbench.kit.priors import one_hot_loss, tv_mimiq
+from dfqbench.kit.qat import QATCalibrator, QATConfig
+from dfqbench.kit.schedules import cosine_to
+from dfqbench.kit.synth_augment import mimiq_augment
 
 SSIM_C1, SSIM_C2 = 0.01 ** 2, 0.03 ** 2
 MINMAX_EPS = 1e-8  # added to the min-max normalisation's denominator [code]
@@ -231,11 +232,6 @@ def hsad_loss(teacher: list[AttentionRecord], student: list[AttentionRecord],
 # --- the synthesizer ---------------------------------------------------------------------------------------------
 
 
-def cosine_to(step: int, total: int, lr: float, final_lr: float) -> float:
-    """Cosine annealing from ``lr`` at step 0 to ``final_lr`` at step ``total`` (CosineAnnealingLR)."""
-    return final_lr + (lr - final_lr) * 0.5 * (1 + math.cos(math.pi * step / max(1, total)))
-
-
 @dataclasses.dataclass
 class BatchState:
     """One synthesis batch: the pixels being optimised (a leaf), their labels and the optimiser."""
@@ -319,12 +315,7 @@ class MimiQSynthesizer(IterativeSynthesizer):
         terms = self.losses(ctx, state, step, total)
         if not terms:
             raise ValueError(f"{self.name}: every loss term is switched off")
-        loss = torch.stack(list(terms.values())).sum()
-        # gradients to the pixels only: the models' parameters never accumulate .grad
-        (grad,) = torch.autograd.grad(loss, state.images)
-        state.images.grad = grad
-        state.optimizer.step()
-        project_to_pixels(state.images, ctx)
+        pixel_step(ctx, state.images, state.optimizer, terms)
 
     def finish_batch(self, ctx: ModelContext, state: BatchState) -> SyntheticSet:
         return SyntheticSet(state.images.detach(), state.labels)

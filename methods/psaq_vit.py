@@ -27,7 +27,6 @@ ranges from min/max over the calibration set, no training), as the paper.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 
@@ -35,12 +34,13 @@ import torch
 import torch.nn.functional as F
 
 from dfqbench.api import ModelContext, SyntheticSet, register_method, register_synthesizer
-from dfqbench.attention import AttentionRecord, AttentionTaps
 from dfqbench.config import Config
-from dfqbench.synthesis.augment import linear_warmup_cosine, psaq_augment
-from dfqbench.synthesis.images import init_images, project_to_pixels, random_labels
-from dfqbench.synthesis.iterative import IterativeSynthesizer
-from dfqbench.synthesis.priors import one_hot_loss, psaq_tau, tv_psaq
+from dfqbench.kit.attention import AttentionRecord, taps_if
+from dfqbench.kit.images import init_images, pixel_step, random_labels
+from dfqbench.kit.iterative import IterativeSynthesizer
+from dfqbench.kit.priors import one_hot_loss, psaq_tau, tv_psaq
+from dfqbench.kit.schedules import round_lr_multiplier
+from dfqbench.kit.synth_augment import psaq_augment
 
 PAPER = "Li et al., PSAQ-ViT: Patch Similarity Aware Data-Free Quantization for Vision Transformers, ECCV 2022"
 DENSITY_FLOOR = 1e-4  # the code integrates -(p + 1e-4) log(p + 1e-4)
@@ -124,31 +124,6 @@ def patch_similarity_entropy_loss(records: list[AttentionRecord], bandwidth: flo
     return -sum(similarity_entropy(patch_similarities(r), bandwidth, num_points).mean() for r in records)
 
 
-# ---------------------------------------------------------------- schedule
-
-def round_bounds(total: int, rounds: int) -> list[int]:
-    """Start steps of ``rounds`` near-equal rounds of ``total`` steps, and ``total`` itself."""
-    return [round(r * total / rounds) for r in range(rounds + 1)]
-
-
-def round_lr_multiplier(step: int, total: int, rounds: int, warmup: float) -> float:
-    """PSAQ-ViT's learning-rate multiplier: the steps split into ``rounds`` rounds, each with a linear
-    warm-up over its first ``warmup`` fraction (100 of 500) and then a cosine to 0."""
-    bounds = round_bounds(total, rounds)
-    r = max(i for i in range(rounds) if bounds[i] <= step)
-    length = bounds[r + 1] - bounds[r]
-    return linear_warmup_cosine(step - bounds[r], length, round(warmup * length))
-
-
-def pixel_gradient(loss: torch.Tensor, images: torch.Tensor) -> None:
-    """``images.grad = dL/dx``; model parameters get no gradient (only pixels are optimised)."""
-    (images.grad,) = torch.autograd.grad(loss, [images])
-
-
-def taps_if(enabled: bool, model: torch.nn.Module, keep: tuple[str, ...]):
-    return AttentionTaps(model, keep=keep) if enabled else contextlib.nullcontext()
-
-
 # ---------------------------------------------------------------- the synthesizer
 
 @dataclasses.dataclass
@@ -214,14 +189,7 @@ class PSAQViT(IterativeSynthesizer):
             group["lr"] = cfg.lr * round_lr_multiplier(step, total, cfg.rounds, cfg.warmup)
         x = state.images
         inputs = psaq_augment(x, step / total, ctx.generator) if cfg.augment else x
-        terms = self.objective(ctx, state, inputs)
-        loss = sum(terms.values(), x.new_zeros(()))
-        if not loss.requires_grad:  # every term switched off: nothing to optimise
-            return
-        pixel_gradient(loss, x)
-        state.optimizer.step()
-        project_to_pixels(x, ctx)
-        state.last = {k: float(v.detach()) for k, v in terms.items()}
+        state.last = pixel_step(ctx, x, state.optimizer, self.objective(ctx, state, inputs))
 
     def finish_batch(self, ctx: ModelContext, state: PSAQState) -> SyntheticSet:
         return SyntheticSet(state.images.detach(), state.labels)

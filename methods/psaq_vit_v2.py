@@ -37,22 +37,22 @@ import torch
 
 from dfqbench.api import (
     CalibrationSource,
-    Calibrator,
     ModelContext,
     SyntheticSet,
     register_calibrator,
     register_method,
     register_synthesizer,
 )
-from dfqbench.calibration.augment import simclr_augment
-from dfqbench.calibration.kd_loss import logit_kd
-from dfqbench.calibration.qat import QATConfig, checkpoint_calibration, cosine_lr, resume_calibration, start_qat
 from dfqbench.config import Config
-from dfqbench.synthesis.augment import linear_warmup_cosine, psaq_augment
-from dfqbench.synthesis.images import batch_sizes, init_images, project_to_pixels
-from dfqbench.synthesis.iterative import IterativeSynthesizer
-from dfqbench.synthesis.priors import psaq_tau, tv_psaq
-from methods.psaq_vit import patch_similarity_entropy_loss, pixel_gradient, round_bounds, taps_if
+from dfqbench.kit.attention import taps_if
+from dfqbench.kit.images import batch_sizes, init_images, pixel_step
+from dfqbench.kit.iterative import IterativeSynthesizer
+from dfqbench.kit.kd_loss import logit_kd
+from dfqbench.kit.priors import psaq_tau, tv_psaq
+from dfqbench.kit.qat import QATCalibrator, QATConfig
+from dfqbench.kit.schedules import linear_warmup_cosine, round_bounds
+from dfqbench.kit.synth_augment import psaq_augment
+from methods.psaq_vit import patch_similarity_entropy_loss
 
 PAPER = ("Li et al., PSAQ-ViT V2: Towards Accurate and General Data-Free Quantization for Vision Transformers, "
          "TNNLS 2023")
@@ -145,14 +145,7 @@ class PSAQViTV2(IterativeSynthesizer):
             group["lr"] = cfg.lr * linear_warmup_cosine(step, total, round(cfg.warmup * total))
         x = state.images
         inputs = psaq_augment(x, step / total, ctx.generator) if cfg.augment else x
-        terms = self.objective(ctx, state, inputs)
-        loss = sum(terms.values(), x.new_zeros(()))
-        if not loss.requires_grad:
-            return
-        pixel_gradient(loss, x)
-        state.optimizer.step()
-        project_to_pixels(x, ctx)
-        state.last = {k: float(v.detach()) for k, v in terms.items()}
+        state.last = pixel_step(ctx, x, state.optimizer, self.objective(ctx, state, inputs))
 
     def finish_batch(self, ctx: ModelContext, state: V2State) -> SyntheticSet:
         return SyntheticSet(state.images.detach())
@@ -176,9 +169,9 @@ class PSAQViTV2(IterativeSynthesizer):
 
 
 @register_calibrator("psaq-vit-v2")
-class AdaptiveTeacherStudent(Calibrator):
-    """Rounds of (sample phase, student phase); the student phase is logit-KL QAT on the current samples.
-    Checkpoints after each sample phase."""
+class AdaptiveTeacherStudent(QATCalibrator):
+    """Rounds of (sample phase, student phase); the student phase is logit-KL QAT on the current samples: the
+    shared QAT loop with ``L_S``, the samples continued (refreshed) at the start of every round after the first."""
 
     version = 3  # 2: psaq-vit 2's KDE; 3: the shared calibration augmentation on by default
     paper = PAPER
@@ -191,31 +184,17 @@ class AdaptiveTeacherStudent(Calibrator):
         rounds: int = 4                        # sample/student turns; profile.calib_steps split over them
         adaptive: bool = True                  # refresh (continue) the samples between rounds
 
-    def calibrate(self, ctx: ModelContext, source: CalibrationSource) -> None:
-        cfg, student, gen = self.config, ctx.student, ctx.generator
-        steps, batch_size = ctx.profile.calib_steps, ctx.profile.calib_batch_size
-        opt = start_qat(ctx, source, cfg)
-        bounds = round_bounds(steps, cfg.rounds)
-        first = resume_calibration(ctx, source, opt)
-        for r in range(cfg.rounds):
-            if r > 0 and cfg.adaptive and source.synthesizer.wants_refresh and r > source.refreshes_done:
-                source.refresh()
-                checkpoint_calibration(ctx, source, opt, bounds[r])
-            for step in range(max(bounds[r], first), bounds[r + 1]):
-                for group in opt.param_groups:
-                    group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.final_lr_ratio)
-                images = source.batch(batch_size, gen)
-                if cfg.augment:
-                    images = simclr_augment(images, ctx.data_config, gen, cfg.augment_per_image)
-                with torch.no_grad():
-                    teacher_logits = ctx.teacher(images)
-                loss = cfg.kd_weight * student_loss(teacher_logits, student(images), cfg.temperature)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"calibration loss is {loss.item()} at step {step}")
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                ctx.progress(step + 1, steps)
+    def refresh_steps(self, ctx: ModelContext, source: CalibrationSource, steps: int) -> set[int]:
+        """The starts of rounds 2, 3, ...: the sample phase runs before the round's first student step."""
+        if not (self.config.adaptive and source.synthesizer.wants_refresh):
+            return set()
+        return set(round_bounds(steps, self.config.rounds)[1:-1])
+
+    def loss(self, ctx: ModelContext, images: torch.Tensor) -> torch.Tensor:
+        """``L_S`` on one (augmented) batch."""
+        with torch.no_grad():
+            teacher_logits = ctx.teacher(images)
+        return self.config.kd_weight * student_loss(teacher_logits, ctx.student(images), self.config.temperature)
 
 
 register_method("psaq-vit-v2", "psaq-vit-v2", "psaq-vit-v2", paper=PAPER,

@@ -1,7 +1,7 @@
 """SARDFQ (Zhong et al., ICCV 2025): semantics alignment and reinforcement. Method ``sardfq``.
 
 **The authors' code was not available: this is a re-implementation from the paper**
-(its abstract and third-party notes; shared/specs/methods.md, "SARDFQ").
+(its abstract and third-party notes).
 Every detail the paper leaves open is a config field.
 
 Synthesizer ``sardfq``: ``L = alpha1 L_APA + L_SL + 0.05 |R(x) - tau|``
@@ -28,17 +28,7 @@ Synthesizer ``sardfq``: ``L = alpha1 L_APA + L_SL + 0.05 |R(x) - tau|``
   its 2-round warm-up + cosine schedule [choice], ``profile.synth_steps``
   steps per batch (the paper: 1000, batch 32).
 
-Calibrator ``block-recon``: block-wise reconstruction in order. Unit ``l``
-(the patch embedding rides with the first block, Swin's patch merging with
-the first block of its stage, the final norm and head(s) with the last
-block) gets the *quantized* model's input (the output of the already
-reconstructed units) and minimises ``||X_l - Xq_l||^2`` (mean over elements)
-against the FP unit's output on the FP input; its weights (straight-through)
-and activation step sizes train (zero points stay: ``calib.train_zero_points``);
-Adam lr 4e-5, cosine to 0 per unit, 100 iterations per unit at every profile
-(``calib.iters_per_block=0`` splits ``profile.calib_steps`` over the units
-instead). Activation ranges are initialised with ``mse`` on the first
-calibration batch [choice].
+Calibrator: ``block-recon`` (``methods/block_recon.py``), block-wise reconstruction.
 """
 
 from __future__ import annotations
@@ -46,35 +36,21 @@ from __future__ import annotations
 import dataclasses
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-from dfqbench.api import (
-    CalibrationSource,
-    Calibrator,
-    ModelContext,
-    SyntheticSet,
-    register_calibrator,
-    register_method,
-    register_synthesizer,
-)
-from dfqbench.attention import AttentionRecord, AttentionTaps
-from dfqbench.calibration.qat import cosine_lr
-from dfqbench.calibration.ranges import init_activation_ranges
+from dfqbench.api import ModelContext, SyntheticSet, register_method, register_synthesizer
 from dfqbench.config import Config
-from dfqbench.quant.act_quantizer import ActQuantizer
-from dfqbench.quant.layers import QuantConv2d, QuantLinear
-from dfqbench.synthesis.augment import psaq_augment
-from dfqbench.synthesis.images import init_images, project_to_pixels
-from dfqbench.synthesis.iterative import IterativeSynthesizer
-from dfqbench.synthesis.priors import psaq_tau, tv_psaq
-from methods.psaq_vit import pixel_gradient, round_bounds, round_lr_multiplier, taps_if
+from dfqbench.kit.attention import AttentionRecord, AttentionTaps, taps_if
+from dfqbench.kit.images import init_images, pixel_step
+from dfqbench.kit.iterative import IterativeSynthesizer
+from dfqbench.kit.priors import psaq_tau, tv_psaq
+from dfqbench.kit.schedules import round_lr_multiplier
+from dfqbench.kit.synth_augment import psaq_augment
 
 PAPER = ("Zhong et al., Semantic Alignment and Reinforcement for Data-Free Quantization of Vision Transformers, "
          "ICCV 2025")
 NOTES = "re-implementation from the paper (the authors' code was not available); choices are config fields."
 QUADRANTS = 4
-HEAD_MODULES = ("norm", "fc_norm", "head", "head_dist")  # timm: after the last block
 
 
 # ---------------------------------------------------------------- Attention Priors Alignment
@@ -358,11 +334,7 @@ class SARDFQ(IterativeSynthesizer):
                 images = psaq_augment(x, progress, ctx.generator)
             if crops is not None:
                 crops = psaq_augment(crops, progress, ctx.generator)
-        terms = self.objective(ctx, state, images, crops, priors)
-        pixel_gradient(sum(terms.values()), x)
-        state.optimizer.step()
-        project_to_pixels(x, ctx)
-        state.last = {k: float(v.detach()) for k, v in terms.items()}
+        state.last = pixel_step(ctx, x, state.optimizer, self.objective(ctx, state, images, crops, priors))
 
     @staticmethod
     def _augment_with_priors(x: torch.Tensor, priors: list[torch.Tensor], progress: float,
@@ -379,182 +351,6 @@ class SARDFQ(IterativeSynthesizer):
 
     def finish_batch(self, ctx: ModelContext, state: SARState) -> SyntheticSet:
         return SyntheticSet(state.images.detach(), state.labels)
-
-
-# ---------------------------------------------------------------- block-wise reconstruction
-
-class _Stop(Exception):
-    """Raised by a forward hook to end a forward pass early."""
-
-
-def run_until(model: nn.Module, block: nn.Module, images: torch.Tensor) -> torch.Tensor:
-    """``block``'s output in ``model(images)``; the layers after it do not run."""
-    out = []
-
-    def hook(module, args, output):
-        out.append(output)
-        raise _Stop
-
-    handle = block.register_forward_hook(hook)
-    try:
-        model(images)
-    except _Stop:
-        pass
-    finally:
-        handle.remove()
-    return out[0]
-
-
-@dataclasses.dataclass
-class Unit:
-    """One reconstruction unit: ``block`` (its output is the unit's output, logits for the last unit),
-    ``before`` (Swin's patch merging, run first), ``modules`` whose quantized weights and quantizers train."""
-
-    block: nn.Module
-    before: nn.Module | None
-    modules: list[nn.Module]
-    first: bool = False
-    last: bool = False
-
-
-def reconstruction_units(model: nn.Module) -> list[Unit]:
-    """The blocks of a timm ViT/DeiT (``model.blocks``) or Swin (``model.layers[i].blocks[j]``) in order; the
-    patch embedding goes with the first, the final norm and the classifier head(s) with the last."""
-    if hasattr(model, "blocks"):
-        pairs = [(None, block) for block in model.blocks]
-    else:
-        pairs = [(stage.downsample if j == 0 else None, block)
-                 for stage in model.layers for j, block in enumerate(stage.blocks)]
-    units = [Unit(block, before, [m for m in (before, block) if m is not None]) for before, block in pairs]
-    units[0].first = True
-    units[0].modules.append(model.patch_embed)
-    units[-1].last = True
-    units[-1].modules += [m for m in (getattr(model, n, None) for n in HEAD_MODULES) if isinstance(m, nn.Module)]
-    return units
-
-
-def run_unit(model: nn.Module, unit: Unit, x: torch.Tensor) -> torch.Tensor:
-    """The unit's output on its input ``x`` (the image for the first unit)."""
-    if unit.first:
-        return model(x) if unit.last else run_until(model, unit.block, x)
-    if unit.before is not None:
-        x = unit.before(x)
-    x = unit.block(x)
-    return model.forward_head(model.norm(x)) if unit.last else x
-
-
-def unit_parameters(unit: Unit, weights: bool, act: bool, zero_points: bool = False) -> list[nn.Parameter]:
-    """The unit's quantized-layer weights, its activation quantizers' step sizes and (``zero_points``) zero points."""
-    found: dict[int, nn.Parameter] = {}
-    for module in unit.modules:
-        for m in module.modules():
-            if weights and isinstance(m, (QuantLinear, QuantConv2d)) and m.weight.requires_grad:
-                found[id(m.weight)] = m.weight
-            if act and isinstance(m, ActQuantizer):
-                trained = (m.step, m.zero_point) if zero_points else (m.step,)
-                found.update({id(p): p for p in trained if p.requires_grad})
-    return list(found.values())
-
-
-def reconstruction_loss(student_out: torch.Tensor, teacher_out: torch.Tensor) -> torch.Tensor:
-    """``||X_l - Xq_l||^2``, averaged over the elements."""
-    return F.mse_loss(student_out, teacher_out)
-
-
-@torch.no_grad()
-def _chunked(fn, x: torch.Tensor, size: int) -> torch.Tensor:
-    return torch.cat([fn(x[i:i + size]) for i in range(0, len(x), size)])
-
-
-@register_calibrator("block-recon")
-class BlockReconstruction(Calibrator):
-    """Reconstruct each block's output in order (BRECQ-style, weights straight-through), Adam lr 4e-5;
-    checkpoints after each block."""
-
-    version = 3  # 2: 100 iterations per unit at every profile, zero points frozen (as the paper);
-    #              3: the cosine decay ends after the last iteration (its last step ran at lr 0)
-    paper = PAPER
-    notes = "re-implementation of SARDFQ's block-wise reconstruction from the paper; choices are config fields."
-
-    @dataclasses.dataclass(frozen=True)
-    class Config(Config):
-        recon: bool = True                      # block-wise reconstruction (else: range initialisation only)
-        act_init: str = "mse"                   # activation ranges on the first calibration batch
-        lr: float = 4e-5
-        final_lr_ratio: float = 0.0             # cosine from lr to lr * final_lr_ratio, reached after a unit
-        iters_per_block: int = 100              # per unit at every profile; 0: profile.calib_steps split over them
-        batch_size: int = 0                     # 0: profile.calib_batch_size
-        train_weights: bool = True              # quantized weights, straight-through
-        train_act: bool = True                  # activation step sizes
-        train_zero_points: bool = False         # also the activation zero points (not in the paper)
-
-    def calibrate(self, ctx: ModelContext, source: CalibrationSource) -> None:
-        cfg, student, teacher, gen = self.config, ctx.student, ctx.teacher, ctx.generator
-        batch_size = cfg.batch_size or ctx.profile.calib_batch_size
-        init_activation_ranges(student, [source.batch(batch_size, gen)], cfg.act_init)
-        self.history: list[dict[str, float]] = []
-        if not cfg.recon:
-            ctx.progress(1, 1)
-            return
-        s_units, t_units = reconstruction_units(student), reconstruction_units(teacher)
-        if cfg.iters_per_block > 0:
-            iters = [cfg.iters_per_block] * len(s_units)
-        else:
-            bounds = round_bounds(ctx.profile.calib_steps, len(s_units))
-            iters = [max(1, bounds[k + 1] - bounds[k]) for k in range(len(s_units))]
-        images = source.images
-        first, inputs = self.resume(ctx, images)
-        done = sum(iters[:first])
-        for k, (s_unit, t_unit) in enumerate(zip(s_units, t_units, strict=True)):
-            if k < first:
-                continue
-            target = _chunked(lambda x, u=t_unit: teacher(x) if u.last else run_until(teacher, u.block, x),
-                              images, batch_size)
-            before = self.unit_error(student, s_unit, inputs, target, batch_size)
-            params = unit_parameters(s_unit, cfg.train_weights, cfg.train_act, cfg.train_zero_points)
-            if params:
-                opt = torch.optim.Adam(params, lr=cfg.lr)
-                for it in range(iters[k]):
-                    for group in opt.param_groups:
-                        # iters + 1: the decay reaches final_lr_ratio after the last step, so that
-                        # with a ratio of 0 the last step still moves the parameters
-                        group["lr"] = cosine_lr(it, iters[k] + 1, cfg.lr, cfg.final_lr_ratio)
-                    index = torch.randint(0, len(inputs), (batch_size,), generator=gen).to(inputs.device)
-                    loss = reconstruction_loss(run_unit(student, s_unit, inputs[index]), target[index])
-                    if not torch.isfinite(loss):
-                        raise FloatingPointError(f"reconstruction loss is {loss.item()} in block {k}")
-                    grads = torch.autograd.grad(loss, params)
-                    for p, g in zip(params, grads, strict=True):
-                        p.grad = g
-                    opt.step()
-                    done += 1
-                    ctx.progress(done, sum(iters))
-                for p in params:
-                    p.grad = None
-            after = self.unit_error(student, s_unit, inputs, target, batch_size)
-            self.history.append({"block": k, "before": before, "after": after})
-            inputs = _chunked(lambda x, u=s_unit: run_unit(student, u, x), inputs, batch_size)
-            ctx.checkpoint.save({"units": k + 1, "student": student.state_dict(), "inputs": inputs.cpu(),
-                                 "history": self.history, "generator": gen.get_state()})
-
-    def resume(self, ctx: ModelContext, images: torch.Tensor) -> tuple[int, torch.Tensor]:
-        """(units done, the next unit's inputs): ``(0, images)`` without a checkpoint, else the checkpoint's,
-        with the student, the history and the generator restored."""
-        state = ctx.checkpoint.load()
-        if state is None:
-            return 0, images
-        ctx.student.load_state_dict(state["student"])
-        ctx.generator.set_state(state["generator"])
-        self.history = state["history"]
-        return state["units"], state["inputs"].to(ctx.device)
-
-    @staticmethod
-    @torch.no_grad()
-    def unit_error(model: nn.Module, unit: Unit, inputs: torch.Tensor, target: torch.Tensor, size: int) -> float:
-        """Mean squared error of the unit over the whole calibration set."""
-        total = sum(float(reconstruction_loss(run_unit(model, unit, inputs[i:i + size]), target[i:i + size]))
-                    * len(inputs[i:i + size]) for i in range(0, len(inputs), size))
-        return total / len(inputs)
 
 
 register_method("sardfq", "sardfq", "block-recon", paper=PAPER,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dfqbench.calibration.augment import gaussian_blur, simclr_augment
-from dfqbench.calibration.qat import QATConfig
+from dfqbench.kit.calib_augment import gaussian_blur, simclr_augment
+from dfqbench.kit.qat import QATConfig
 
 GRAY = {"mean": (0.5,), "std": (0.25,)}
 RGB = {"mean": (0.485, 0.456, 0.406), "std": (0.229, 0.224, 0.225)}

@@ -13,8 +13,9 @@ from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 
 from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, ModelContext
-from dfqbench.attention import AttentionRecord, AttentionTaps
 from dfqbench.errors import UserError
+from dfqbench.kit.attention import AttentionRecord, AttentionTaps
+from dfqbench.kit.ranges import quantizers_ready
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.profiles import PROFILES, Profile
 from dfqbench.quant import BitWidth, get_preset, wrap_model
@@ -34,7 +35,6 @@ from methods.maskaq import (
     mask_ratio,
     masked_alignment,
     masked_hsad_loss,
-    quantizers_ready,
     received_map,
     score_map,
     similarity_entropy_loss,

@@ -16,9 +16,9 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
 from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, ModelContext
-from dfqbench.attention import AttentionRecord, AttentionTaps
-from dfqbench.calibration.kd_loss import logit_kd
 from dfqbench.errors import UserError
+from dfqbench.kit.attention import AttentionRecord, AttentionTaps
+from dfqbench.kit.kd_loss import logit_kd
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.profiles import Profile
 from dfqbench.quant import get_preset, wrap_model

@@ -14,8 +14,8 @@ from timm.models.deit import VisionTransformerDistilled
 from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 
-from dfqbench.attention import AttentionRecord
 from dfqbench.data.fashion_mnist import resolve_data_dir
+from dfqbench.kit.attention import AttentionRecord
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.profiles import Profile
 from dfqbench.quant import get_preset, wrap_model

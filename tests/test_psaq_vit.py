@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from dfqbench.api import METHODS, SYNTHESIZERS, ModelContext
-from dfqbench.attention import AttentionRecord
+from dfqbench.kit.attention import AttentionRecord
+from dfqbench.kit.schedules import round_lr_multiplier
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.profiles import Profile
 from dfqbench.runner.overrides import apply_overrides
@@ -20,7 +21,6 @@ from methods.psaq_vit import (
     gaussian_kde,
     patch_similarities,
     patch_similarity_entropy_loss,
-    round_lr_multiplier,
     similarity_entropy,
 )
 from tests.harness_fixtures import model_context

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, SyntheticSet
-from dfqbench.calibration.kd_loss import logit_kd
-from dfqbench.calibration.ranges import init_activation_ranges
+from dfqbench.kit.kd_loss import logit_kd
+from dfqbench.kit.ranges import init_activation_ranges
 from dfqbench.quant import set_quant_state
 from dfqbench.runner.overrides import apply_overrides
 from methods.psaq_vit_v2 import adversarial_loss, student_loss

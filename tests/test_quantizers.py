@@ -832,9 +832,9 @@ def test_zero_points_learn_during_qat_on_a_zoo_model():
     most activation quantizers, the largest by more than 5e-5 (with LSQ's scaled gradient the largest move over
     all 49 quantizers was 1.4e-6 after 300 steps). At this learning rate no integer zero point ``round(z)`` changes
     within a calibration (largest |dz| 8e-4 after 300 steps): the grid's offset is set by its initialisation."""
-    from dfqbench.calibration.kd_loss import logit_kd
-    from dfqbench.calibration.qat import QATConfig
-    from dfqbench.calibration.ranges import init_activation_ranges
+    from dfqbench.kit.kd_loss import logit_kd
+    from dfqbench.kit.qat import QATConfig
+    from dfqbench.kit.ranges import init_activation_ranges
     from dfqbench.quant.act_quantizer import ActQuantizer
     from dfqbench.zoo.backbones import load_backbone
 

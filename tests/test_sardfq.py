@@ -11,11 +11,12 @@ import torch
 import torch.nn.functional as F
 
 from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, SyntheticSet
-from dfqbench.attention import AttentionRecord, attention_modules
+from dfqbench.kit.attention import AttentionRecord, attention_modules
+from dfqbench.kit.synth_augment import psaq_augment
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.quant.act_quantizer import ActQuantizer
 from dfqbench.runner.overrides import apply_overrides
-from dfqbench.synthesis.augment import psaq_augment
+from methods.block_recon import reconstruction_units, run_unit, unit_parameters
 from methods.sardfq import (
     QUADRANTS,
     SARDFQ,
@@ -27,12 +28,9 @@ from methods.sardfq import (
     follow_roll_flip,
     mixture_map,
     quadrant_boxes,
-    reconstruction_units,
-    run_unit,
     soft_cross_entropy,
     soft_label_loss,
     soft_label_target,
-    unit_parameters,
 )
 from tests.test_psaq_vit import ZOO, make_ctx, tiny_profile
 

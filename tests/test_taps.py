@@ -9,7 +9,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.models.swin_transformer import SwinTransformerBlock, window_partition
 
-from dfqbench.attention import AttentionTaps
+from dfqbench.kit.attention import AttentionTaps
 from dfqbench.layout import TokenLayout, global_layout, window_layout
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
 

@@ -7,7 +7,7 @@ patched: the wrapper swaps these modules in on a copy of the model.
 
 Quantized operands: ``q`` (after scaling) and ``k`` for ``q @ k^T``; the
 softmax probabilities and ``v`` for ``attn @ v``. Each module calls
-``self.tap`` (set by :class:`dfqbench.attention.AttentionTaps`) with the
+``self.tap`` (set by :class:`dfqbench.kit.attention.AttentionTaps`) with the
 logits S, the probabilities A (before their quantizer), the per-head outputs
 O, and the additive bias/mask.
 """

@@ -28,7 +28,7 @@ import torch
 import torch.nn as nn
 
 from dfqbench.api import SYNTHESIZERS, ModelContext
-from dfqbench.attention import AttentionRecord, AttentionTaps
+from dfqbench.kit.attention import AttentionRecord, AttentionTaps
 from dfqbench.profiles import Profile, get_profile
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
 from dfqbench.quant.state import QuantState

@@ -23,24 +23,17 @@ from safetensors.torch import save_file
 from dfqbench.data.splits import eval_batches
 from dfqbench.data.transforms import normalize_batch
 from dfqbench.evaluate import evaluate
+from dfqbench.kit.schedules import warmup_cosine_lr
 from dfqbench.zoo.models import TEACHERS
 from dfqbench.zoo.recipe import TrainRecipe
 from dfqbench.zoo.registry import ZooModel, sha256_file, write_manifest_entry
 from dfqbench.zoo.training_data import augment, training_set
 
-__all__ = ["augment", "lr_at", "make_loss", "teacher_for", "train_loop", "train_zoo_model"]
+__all__ = ["augment", "make_loss", "teacher_for", "train_loop", "train_zoo_model"]
 PROGRESS_LINES = 10  # progress lines per epoch, besides the epoch's own
 EVAL_BATCH = 256
 
 Log = Callable[[str], None]
-
-
-def lr_at(step: int, total: int, warmup: int, base: float) -> float:
-    """Linear warm-up, then cosine to zero."""
-    if step < warmup:
-        return base * (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return base * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 def train_loop(model: nn.Module, recipe: TrainRecipe, epochs: int, ckpt: Path, log: Log,
@@ -72,7 +65,7 @@ def train_loop(model: nn.Module, recipe: TrainRecipe, epochs: int, ckpt: Path, l
             idx = order[i * recipe.batch_size:(i + 1) * recipe.batch_size]
             x = normalize_batch(train.batch(idx, epoch, gen), data_config)
             for group in opt.param_groups:
-                group["lr"] = lr_at(epoch * steps_per_epoch + i, total, warmup, recipe.lr)
+                group["lr"] = warmup_cosine_lr(epoch * steps_per_epoch + i, total, warmup, recipe.lr)
             loss = loss_fn(model, x, labels[idx])
             opt.zero_grad(set_to_none=True)
             loss.backward()

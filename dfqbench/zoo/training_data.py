@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from dfqbench.calibration.augment import resized_crop_flip
 from dfqbench.data.canvas_splits import get_canvas_spec, training_batch
 from dfqbench.data.fashion_mnist import FashionMNIST, load_fashion_mnist
+from dfqbench.kit.calib_augment import resized_crop_flip
 from dfqbench.zoo.recipe import TrainRecipe
 
 

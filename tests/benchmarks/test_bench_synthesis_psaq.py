@@ -21,7 +21,7 @@ import timm
 import torch
 
 from dfqbench.api import SYNTHESIZERS, ModelContext
-from dfqbench.calibration.ranges import init_activation_ranges
+from dfqbench.kit.ranges import init_activation_ranges
 from dfqbench.profiles import get_profile
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
 from tests.benchmarks.zoo_fixtures import ZOO, zoo_model

@@ -18,6 +18,7 @@ to the pixels; pass ``keep=("logits",)`` to hold only what a method needs.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import torch
@@ -104,3 +105,8 @@ class AttentionTaps:
     def __exit__(self, *exc) -> None:
         for _, module in self.modules:
             module.tap = None
+
+
+def taps_if(enabled: bool, model: nn.Module, keep: tuple[str, ...]):
+    """:class:`AttentionTaps` on ``model`` when ``enabled``, else a context that taps nothing (yields None)."""
+    return AttentionTaps(model, keep=keep) if enabled else contextlib.nullcontext()

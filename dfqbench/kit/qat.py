@@ -7,15 +7,15 @@ Calibrators that distil (``kd``, ``hsad``, ``masked-hsad``) subclass
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import torch
 
 from dfqbench.api import CalibrationSource, Calibrator, ModelContext
-from dfqbench.calibration.augment import simclr_augment
-from dfqbench.calibration.kd_loss import logit_kd
-from dfqbench.calibration.ranges import init_activation_ranges
 from dfqbench.config import Config
+from dfqbench.kit.calib_augment import simclr_augment
+from dfqbench.kit.kd_loss import logit_kd
+from dfqbench.kit.ranges import init_activation_ranges
+from dfqbench.kit.schedules import cosine_lr
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,11 +31,6 @@ class QATConfig(Config):
     augment: bool = True              # SimCLR-style augmentation
     augment_per_image: bool = True    # one draw per image [choice]; false: one per batch (the authors' code)
     act_init: str = "lsq"             # activation range initialisation on the first batch
-
-
-def cosine_lr(step: int, total: int, lr: float, final_ratio: float) -> float:
-    progress = step / max(1, total - 1)
-    return lr * (final_ratio + (1 - final_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
 def start_qat(ctx: ModelContext, source: CalibrationSource, cfg: QATConfig) -> torch.optim.Optimizer:
@@ -78,11 +73,15 @@ class QATCalibrator(Calibrator):
             teacher_logits = ctx.teacher(images)
         return self.config.kd_weight * logit_kd(ctx.student(images), teacher_logits, self.config.temperature)
 
+    def refresh_steps(self, ctx: ModelContext, source: CalibrationSource, steps: int) -> set[int]:
+        """The steps after which the source is refreshed: by default, where its synthesizer asks."""
+        return source.refresh_points(steps)
+
     def calibrate(self, ctx: ModelContext, source: CalibrationSource) -> None:
         cfg, gen = self.config, ctx.generator
         steps, batch_size = ctx.profile.calib_steps, ctx.profile.calib_batch_size
         opt = start_qat(ctx, source, cfg)
-        refresh_at = source.refresh_points(steps)
+        refresh_at = self.refresh_steps(ctx, source, steps)
         for step in range(resume_calibration(ctx, source, opt), steps):
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.final_lr_ratio)

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from dfqbench.api import ModelContext, Synthesizer, SyntheticSet
-from dfqbench.synthesis.images import batch_sizes
+from dfqbench.kit.images import batch_sizes
 
 
 class IterativeSynthesizer(Synthesizer):

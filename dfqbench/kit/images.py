@@ -1,4 +1,4 @@
-"""Image tensors being optimised: initialisation, the pixel-range projection, labels."""
+"""Image tensors being optimised: initialisation, labels, the pixel-range projection and the pixel step."""
 
 from __future__ import annotations
 
@@ -28,3 +28,22 @@ def random_labels(ctx: ModelContext, n: int) -> torch.Tensor:
 def batch_sizes(total: int, batch: int) -> list[int]:
     """Split ``total`` images into synthesis batches of at most ``batch``."""
     return [min(batch, total - start) for start in range(0, total, batch)]
+
+
+def pixel_gradient(loss: torch.Tensor, images: torch.Tensor) -> None:
+    """``images.grad = dL/dx``; model parameters get no gradient (only pixels are optimised)."""
+    (images.grad,) = torch.autograd.grad(loss, [images])
+
+
+def pixel_step(ctx: ModelContext, images: torch.Tensor, optimizer: torch.optim.Optimizer,
+               terms: dict[str, torch.Tensor]) -> dict[str, float]:
+    """One optimiser step on the pixels: ``x <- P(x - step(dL/dx))`` with ``L`` the sum of the weighted ``terms``
+    and ``P`` the projection to valid pixels. Returns each term's value; without a term that depends on the
+    pixels (every one switched off) nothing moves."""
+    loss = sum(terms.values(), images.new_zeros(()))
+    if not loss.requires_grad:
+        return {}
+    pixel_gradient(loss, images)
+    optimizer.step()
+    project_to_pixels(images, ctx)
+    return {name: float(value.detach()) for name, value in terms.items()}

@@ -5,8 +5,6 @@ Offsets are given for 224-pixel images and scale with the image size.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 
@@ -38,10 +36,3 @@ def mimiq_augment(x: torch.Tensor, progress: float, generator: torch.Generator) 
     m = torch.rand(b, c, 1, 1, generator=generator) * 2 - 1
     s = torch.exp(torch.rand(b, c, 1, 1, generator=generator) * 2 - 1)
     return (x + offset.to(x) - m.to(x)) / s.to(x)
-
-
-def linear_warmup_cosine(step: int, total: int, warmup: int) -> float:
-    """Multiplier: linear warm-up over ``warmup`` steps, then cosine to 0 (PSAQ-ViT's per-round schedule)."""
-    if step < warmup:
-        return (step + 1) / warmup
-    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))

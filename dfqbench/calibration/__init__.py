@@ -1,1 +1,0 @@
-"""Shared calibration pieces: logit KD, batch augmentation, range initialisation, the QAT loop."""
