@@ -15,7 +15,7 @@ class GaussianNoise(Synthesizer):
     """``x ~ N(0, 1)`` in model-input (normalised) space, clamped to valid pixels [choice]."""
 
     version = 1
-    paper = "Gaussian-noise reference row (protocol.md)"
+    paper = "Gaussian-noise reference row (dfqbench/PROTOCOL.md)"
 
     @dataclasses.dataclass(frozen=True)
     class Config(Config):

@@ -11,7 +11,7 @@ class RealImages(Synthesizer):
     split minus the validation split (version 2; version 1 drew from all training images)."""
 
     version = 2
-    paper = "real-data reference row (protocol.md)"
+    paper = "real-data reference row (dfqbench/PROTOCOL.md)"
 
     def synthesize(self, ctx: ModelContext) -> SyntheticSet:
         if ctx.real_images is None:

@@ -1,6 +1,6 @@
 """MaskAQ (Qian et al., ICML 2026): MimiQ's synthesis steered by an informative-region mask and the current
 quantized model, periodic refresh of the synthetic set, and token-weighted structural distillation
-(shared/specs/methods.md, "MaskAQ").
+(methods/README.md, "maskaq").
 
 Synthesizer ``maskaq`` (FP teacher and current quantized model Q run every step)::
 

@@ -1,5 +1,5 @@
 """MimiQ (Choi et al., AAAI 2025): images whose attention heads look alike, then head-wise structural
-attention distillation (shared/specs/methods.md, "MimiQ").
+attention distillation (methods/README.md, "mimiq").
 
 Synthesizer ``mimiq``::
 
@@ -9,7 +9,7 @@ Calibrator ``hsad``::
 
     L = KD + gamma L_HSAD, gamma = 10            SGD-Nesterov QAT (the shared QAT loop)
 
-Method ``mimiq`` pairs them. Notation as in methods.md: ``S_l`` the tapped logits ``(q d^-0.5) k^T``
+Method ``mimiq`` pairs them. Notation as in methods/README.md: ``S_l`` the tapped logits ``(q d^-0.5) k^T``
 (B' x H x N x N, B' = B x windows), ``O_l`` the per-head attention outputs (B' x H x N x d).
 """
 

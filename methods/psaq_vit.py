@@ -1,6 +1,6 @@
 """PSAQ-ViT (Li et al., ECCV 2022): patch-similarity-aware data-free quantization. Method ``psaq-vit``.
 
-Synthesis (``psaq-vit``, shared/specs/methods.md, "PSAQ-ViT"; behaviour of the authors' code):
+Synthesis (``psaq-vit``, methods/README.md; behaviour of the authors' code):
 
 - **Patch-similarity entropy** ``L_PSE``: per block, the per-head context
   vectors ``O_l = A_l @ v`` averaged over heads, special tokens dropped; per

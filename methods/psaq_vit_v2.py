@@ -1,7 +1,7 @@
 """PSAQ-ViT V2 (Li et al., TNNLS 2023): the adaptive teacher-student loop. Method ``psaq-vit-v2``.
 
 **No public code exists for PSAQ-ViT V2: this is a re-implementation from the paper**
-(shared/specs/methods.md, "PSAQ-ViT V2"); every choice we made is a config field.
+(methods/README.md, "psaq-vit-v2"); every choice we made is a config field.
 
 From the paper: V2 keeps PSAQ-ViT's patch-similarity entropy ``L_PSE``,
 drops the one-hot label loss (task-agnostic priors), and lets the samples

@@ -1,4 +1,4 @@
-"""Bit-width notation and quantizer presets (shared/specs/protocol.md)."""
+"""Bit-width notation and quantizer presets (dfqbench/PROTOCOL.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Parity (shared/specs/protocol.md): with every quantizer OFF the wrapped model is the timm model, exactly
+"""Parity (dfqbench/PROTOCOL.md): with every quantizer OFF the wrapped model is the timm model, exactly
 when timm's fused attention is off and to float32 rounding when it is on; and the wrapper quantizes what the
 protocol says, with the first/last-8-bit switch and the psaq preset."""
 

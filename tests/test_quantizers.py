@@ -1,4 +1,4 @@
-"""Properties of the shared quantizer (shared/specs/protocol.md): grids, idempotence, per-channel
+"""Properties of the shared quantizer (dfqbench/PROTOCOL.md): grids, idempotence, per-channel
 weight scales, LSQ gradients, signedness, observers, log2 softmax quantizer and model-wide states."""
 
 from __future__ import annotations

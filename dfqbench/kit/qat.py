@@ -20,7 +20,7 @@ from dfqbench.kit.schedules import cosine_lr
 
 @dataclasses.dataclass(frozen=True)
 class QATConfig(Config):
-    """Shared QAT settings (shared/specs/methods.md, "Shared calibration pieces")."""
+    """Shared QAT settings (methods/README.md, "Shared pieces")."""
 
     lr: float = 1e-3
     momentum: float = 0.9

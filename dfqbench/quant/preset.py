@@ -12,7 +12,7 @@ from dfqbench.naming import did_you_mean, match_wildcards
 
 @dataclasses.dataclass(frozen=True)
 class QuantPreset(Config):
-    """What is quantized and how (shared/specs/protocol.md).
+    """What is quantized and how (dfqbench/PROTOCOL.md, "The shared quantizer").
 
     Version 2: the ``lsq`` range initialisation lifts a grid to its first batch's minimum and activation zero
     points train with an unscaled gradient (see :mod:`dfqbench.quant.observers.lsq` and
