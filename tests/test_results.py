@@ -43,3 +43,19 @@ def test_cuda_check_table_is_rendered_from_the_committed_csv():
     table = read_results_csv(RESULTS / "cuda_quick_4w4a.csv")
     assert set(table["device"]) == {"cuda"} and len(table) == 3 * len(rows)
     assert set(table["status"]) == {"ok"}
+
+
+def test_the_sardfq_tuning_is_its_validation_rows_and_chooses_their_best_mean():
+    import json
+
+    assert "--format md -o results/tuning_sardfq_fmnist_vit_4w4a_bench.md" in README
+    rows = read_results_csv(RESULTS / "grid12" / "tune_sardfq_val.csv")
+    committed = (RESULTS / "tuning_sardfq_fmnist_vit_4w4a_bench.md").read_text()
+    assert committed == to_markdown(build_leaderboard(rows))
+    block = re.search(r"<!-- tuning-sardfq -->\n(.*?)<!-- /tuning-sardfq -->", README, re.S).group(1)
+    assert block == committed
+    assert set(rows["evaluation"]) == {"val"} and set(rows["status"]) == {"ok"} and len(rows) == 18
+    tuning = json.loads((RESULTS / "tuning_sardfq_fmnist_vit_4w4a_bench.json").read_text())
+    means = rows.groupby("method")["top1"].mean()
+    assert tuning["choice_label"] == means.idxmax()
+    assert {cid for score in tuning["scores"] for cid in score["cell_ids"]} == set(rows["cell_id"])
