@@ -77,12 +77,13 @@ class Registry(Generic[T]):
 
 
 _entry_points_loaded = False
-BUILTIN_PACKAGES = ("baselines", "methods")
+BUILTIN_PACKAGES = ("dfqbench.baselines", "dfqbench.methods")
 _builtins_loaded = False
 
 
 def load_builtin_plugins() -> None:
-    """Import every module of the built-in plugin packages (``baselines``, ``methods``) once.
+    """Import every module of the built-in plugin packages once: ``dfqbench.baselines`` and ``dfqbench.methods``
+    (the repository's ``baselines/`` and ``methods/`` folders, installed inside the package).
 
     A method plugin is one file in one of these packages; its decorators
     register it when the module is imported, so nothing else lists it.

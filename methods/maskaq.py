@@ -32,8 +32,7 @@ import torch.nn.functional as F
 from dfqbench.api import ModelContext, SyntheticSet, register_calibrator, register_method, register_synthesizer
 from dfqbench.kit.attention import AttentionRecord, AttentionTaps, attention_modules
 from dfqbench.kit.ranges import quantizers_ready
-from dfqbench.profiles import Profile
-from methods.mimiq import (
+from dfqbench.methods.mimiq import (
     BatchState,
     HSADCalibrator,
     HSADConfig,
@@ -42,6 +41,7 @@ from methods.mimiq import (
     patch_logits,
     window_mask,
 )
+from dfqbench.profiles import Profile
 
 PAPER = "Qian et al., MaskAQ, ICML 2026"
 MASK_SOURCES = ("fp", "q")

@@ -52,7 +52,7 @@ from dfqbench.kit.priors import psaq_tau, tv_psaq
 from dfqbench.kit.qat import QATCalibrator, QATConfig
 from dfqbench.kit.schedules import linear_warmup_cosine, round_bounds
 from dfqbench.kit.synth_augment import psaq_augment
-from methods.psaq_vit import patch_similarity_entropy_loss
+from dfqbench.methods.psaq_vit import patch_similarity_entropy_loss
 
 PAPER = ("Li et al., PSAQ-ViT V2: Towards Accurate and General Data-Free Quantization for Vision Transformers, "
          "TNNLS 2023")

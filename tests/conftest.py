@@ -1,4 +1,8 @@
-"""Shared test fixtures: the repository on ``sys.path``, one torch thread, small zoo/timm models and images.
+"""Shared test fixtures: one torch thread, small zoo/timm models and images.
+
+The package (plugins included, as ``dfqbench.methods`` and ``dfqbench.baselines``) is imported as installed, never
+from the repository root; helpers beside this file import as top-level modules (pytest puts this folder on the
+path).
 
 The test machine has 2 cores that long training jobs share, so every test
 process runs torch on one thread.
@@ -6,17 +10,11 @@ process runs torch on one thread.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import torch
 import torch.nn as nn
-
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 
 torch.set_num_threads(1)
 

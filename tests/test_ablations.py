@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 
 import pytest
+from cli_helpers import assert_one_line_error, run_cli
+from test_run_cli import SMOKE, paths
 
 from dfqbench.api import METHODS
 from dfqbench.errors import UserError
 from dfqbench.runner.cell import plugin_configs
 from dfqbench.runner.grid import Cell, ablation_specs, resolve_method
-from tests.cli_helpers import assert_one_line_error, run_cli
-from tests.test_run_cli import SMOKE, paths
 
 PAPER_METHODS = ("psaq-vit", "psaq-vit-v2", "sardfq", "mimiq", "maskaq")
 

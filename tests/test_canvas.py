@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import assert_one_line_error, run_cli
 from PIL import Image
 
 import dfqbench.data.canvas_splits as canvas_splits
@@ -39,7 +40,6 @@ from dfqbench.data.prng import draws, fold_key
 from dfqbench.data.splits import eval_batches, train_image_sampler
 from dfqbench.data.transforms import normalize_batch
 from dfqbench.errors import UserError
-from tests.cli_helpers import assert_one_line_error, run_cli
 
 NAMES = tuple(CANVAS_SPECS)
 FIXED_SPLITS = ("val", "test")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from harness_fixtures import tiny_backbone, tiny_settings
 from safetensors.torch import load_file
 
 from dfqbench.quant.bits import BitWidth
@@ -14,7 +15,6 @@ from dfqbench.runner.checkpoint import CellCheckpoints, FileCheckpoint
 from dfqbench.runner.grid import expand_grid, resolve_method
 from dfqbench.runner.run import run_grid
 from dfqbench.store.sqlite import ResultStore
-from tests.harness_fixtures import tiny_backbone, tiny_settings
 
 # two synthesis batches, eight calibration steps: every method crosses batch, refresh, round and block boundaries
 PROFILE_CHANGES = dict(n_images=8, synth_batch_size=4, synth_steps=2, calib_steps=8, calib_batch_size=4,

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from harness_fixtures import tiny_backbone, tiny_settings
 
 from dfqbench.api import Calibrator, register_calibrator
 from dfqbench.quant.bits import BitWidth
@@ -16,7 +17,6 @@ from dfqbench.runner.grid import expand_grid, resolve_method
 from dfqbench.runner.run import Reporter, run_grid
 from dfqbench.store.claims import HEARTBEAT_EVERY_S, STALE_AFTER_S, Verdict
 from dfqbench.store.sqlite import ResultStore
-from tests.harness_fixtures import tiny_backbone, tiny_settings
 
 W4A4 = BitWidth(4, 4)
 
@@ -75,7 +75,7 @@ def test_a_claimed_cell_is_taken_and_its_group_busy_for_others(db, live_pid):
 
 
 def test_a_finished_cell_is_done_whoever_claimed_it(db):
-    from tests.test_store import make_row
+    from test_store import make_row
 
     db.put(make_row())
     db.put(make_row(status="failed", seed=1))

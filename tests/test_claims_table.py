@@ -12,20 +12,20 @@ import pytest
 from cli_helpers import assert_one_line_error, run_cli
 
 from dfqbench.errors import UserError
+from dfqbench.paths import CLAIMS
 from dfqbench.store.export import read_results_csv
 from dfqbench.tables import build_leaderboard
 from dfqbench.tables.claims import Claim, build_claims_table, claims_csv, claims_markdown, read_claims
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
-CLAIMS = RESULTS / "claims.csv"
 V = "fmnist_vit"
 HEADER = "higher,lower,paper,table,setting,reported\n"
 COMMANDS = {
     "claims_bench_4w4a.md": ["table", "--from", "results/bench_4w4a.csv", "--view", "claims", "--claims",
-                             "results/claims.csv", "--format", "md", "-o", "results/claims_bench_4w4a.md"],
+                             "dfqbench/tables/claims.csv", "--format", "md", "-o", "results/claims_bench_4w4a.md"],
     "claims_bench_4w4a.csv": ["table", "--from", "results/bench_4w4a.csv", "--view", "claims", "--claims",
-                              "results/claims.csv", "--format", "csv", "-o", "results/claims_bench_4w4a.csv"],
+                              "dfqbench/tables/claims.csv", "--format", "csv", "-o", "results/claims_bench_4w4a.csv"],
     "claims_readme_bench_4w4a.md": ["table", "--from", "results/bench_4w4a.csv", "--view", "claims", "--claims",
                                     "results/claims_readme.csv", "--format", "md", "-o",
                                     "results/claims_readme_bench_4w4a.md"],

@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import timm
 import torch
+from cli_helpers import assert_one_line_error, run_cli
 from PIL import Image
 from safetensors.torch import save_file
-
-from tests.cli_helpers import assert_one_line_error, run_cli
 
 
 def test_zoo_list_shows_three_models_with_top1(capsys, monkeypatch):

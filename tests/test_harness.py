@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+from harness_fixtures import tiny_backbone, tiny_settings
 
 from dfqbench import registry as registry_mod
 from dfqbench.api import (
@@ -31,7 +32,6 @@ from dfqbench.runner.overrides import apply_overrides, parse_set_options, varian
 from dfqbench.runner.run import Reporter, run_grid
 from dfqbench.runner.seeds import stage_seed
 from dfqbench.store.sqlite import ResultStore
-from tests.harness_fixtures import tiny_backbone, tiny_settings
 
 W4A4, W3A3 = BitWidth(4, 4), BitWidth(3, 3)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from harness_fixtures import tiny_backbone, tiny_settings
 from safetensors.torch import load_file, save_file
 
 from dfqbench.api import Calibrator, ModelContext, Synthesizer, SyntheticSet, register_calibrator, register_synthesizer
@@ -23,7 +24,6 @@ from dfqbench.runner.run import run_grid
 from dfqbench.store.export import export_csv, import_csv, read_results_csv
 from dfqbench.store.schema import cell_id
 from dfqbench.store.sqlite import ResultStore
-from tests.harness_fixtures import tiny_backbone, tiny_settings
 
 W4A4 = BitWidth.parse("4w4a")
 REPO = Path(__file__).resolve().parents[1]

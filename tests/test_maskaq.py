@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from harness_fixtures import model_context, tiny_backbone, tiny_settings
 from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 
@@ -17,14 +18,7 @@ from dfqbench.errors import UserError
 from dfqbench.kit.attention import AttentionRecord, AttentionTaps
 from dfqbench.kit.ranges import quantizers_ready
 from dfqbench.layout import global_layout, window_layout
-from dfqbench.profiles import PROFILES, Profile
-from dfqbench.quant import BitWidth, get_preset, wrap_model
-from dfqbench.runner.grid import expand_grid, resolve_method
-from dfqbench.runner.overrides import apply_overrides, parse_set_options
-from dfqbench.runner.run import run_grid
-from dfqbench.store.sqlite import ResultStore
-from dfqbench.zoo.models import fmnist_data_config
-from methods.maskaq import (
+from dfqbench.methods.maskaq import (
     MaskAQSynthesizer,
     MaskedHSADCalibrator,
     attention_maps,
@@ -41,8 +35,14 @@ from methods.maskaq import (
     top_count,
     top_token_weights,
 )
-from methods.mimiq import SSIM_C2, hsad_loss
-from tests.harness_fixtures import model_context, tiny_backbone, tiny_settings
+from dfqbench.methods.mimiq import SSIM_C2, hsad_loss
+from dfqbench.profiles import PROFILES, Profile
+from dfqbench.quant import BitWidth, get_preset, wrap_model
+from dfqbench.runner.grid import expand_grid, resolve_method
+from dfqbench.runner.overrides import apply_overrides, parse_set_options
+from dfqbench.runner.run import run_grid
+from dfqbench.store.sqlite import ResultStore
+from dfqbench.zoo.models import fmnist_data_config
 
 TINY = Profile("tiny", n_images=4, synth_batch_size=2, synth_steps=3, calib_steps=4, calib_batch_size=2, refreshes=1)
 

@@ -12,6 +12,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from harness_fixtures import model_context
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 
@@ -20,10 +21,7 @@ from dfqbench.errors import UserError
 from dfqbench.kit.attention import AttentionRecord, AttentionTaps
 from dfqbench.kit.kd_loss import logit_kd
 from dfqbench.layout import global_layout, window_layout
-from dfqbench.profiles import Profile
-from dfqbench.quant import get_preset, wrap_model
-from dfqbench.runner.overrides import apply_overrides, parse_set_options
-from methods.mimiq import (
+from dfqbench.methods.mimiq import (
     SSIM_C1,
     SSIM_C2,
     HSADCalibrator,
@@ -35,7 +33,9 @@ from methods.mimiq import (
     normalised_row_moments,
     patch_logits,
 )
-from tests.harness_fixtures import model_context
+from dfqbench.profiles import Profile
+from dfqbench.quant import get_preset, wrap_model
+from dfqbench.runner.overrides import apply_overrides, parse_set_options
 
 TINY = Profile("tiny", n_images=4, synth_batch_size=2, synth_steps=3, calib_steps=3, calib_batch_size=2, refreshes=1)
 

@@ -10,6 +10,7 @@ import math
 import pytest
 import timm
 import torch
+from cli_helpers import assert_one_line_error, run_cli
 from timm.models.deit import VisionTransformerDistilled
 from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
@@ -36,7 +37,6 @@ from dfqbench.zoo.probe import (
     top_count,
     top_share,
 )
-from tests.cli_helpers import assert_one_line_error, run_cli
 
 TINY = Profile("tiny", n_images=4, synth_batch_size=4, synth_steps=4, calib_steps=1, calib_batch_size=4,
                refreshes=1)

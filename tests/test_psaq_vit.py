@@ -8,22 +8,22 @@ import math
 
 import pytest
 import torch
+from harness_fixtures import model_context
 
 from dfqbench.api import METHODS, SYNTHESIZERS, ModelContext
 from dfqbench.kit.attention import AttentionRecord
 from dfqbench.kit.schedules import round_lr_multiplier
 from dfqbench.layout import global_layout, window_layout
-from dfqbench.profiles import Profile
-from dfqbench.runner.overrides import apply_overrides
-from dfqbench.zoo.registry import get_zoo_model
-from methods.psaq_vit import (
+from dfqbench.methods.psaq_vit import (
     differential_entropy,
     gaussian_kde,
     patch_similarities,
     patch_similarity_entropy_loss,
     similarity_entropy,
 )
-from tests.harness_fixtures import model_context
+from dfqbench.profiles import Profile
+from dfqbench.runner.overrides import apply_overrides
+from dfqbench.zoo.registry import get_zoo_model
 
 ZOO = ("fmnist_vit", "fmnist_deit", "fmnist_swin")
 

@@ -7,14 +7,14 @@ import math
 
 import pytest
 import torch
+from test_psaq_vit import ZOO, make_ctx, tiny_profile
 
 from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, SyntheticSet
 from dfqbench.kit.kd_loss import logit_kd
 from dfqbench.kit.ranges import init_activation_ranges
+from dfqbench.methods.psaq_vit_v2 import adversarial_loss, student_loss
 from dfqbench.quant import set_quant_state
 from dfqbench.runner.overrides import apply_overrides
-from methods.psaq_vit_v2 import adversarial_loss, student_loss
-from tests.test_psaq_vit import ZOO, make_ctx, tiny_profile
 
 V2 = "psaq-vit-v2"
 
@@ -188,6 +188,6 @@ def test_method_row_and_reimplementation_notes():
     assert (method.synthesizer, method.calibrator) == (V2, V2)
     for cls in (SYNTHESIZERS.get(V2), CALIBRATORS.get(V2)):
         assert "re-implementation" in cls.notes and "no public code" in cls.notes
-    import methods.psaq_vit_v2 as module
+    import dfqbench.methods.psaq_vit_v2 as module
 
     assert "No public code exists" in module.__doc__

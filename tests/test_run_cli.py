@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import assert_one_line_error, run_cli
 from typer.testing import CliRunner
 
 from dfqbench.cli import app
-from tests.cli_helpers import assert_one_line_error, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = ROOT / "tests" / "plugins" / "onehot_plugin.py"
@@ -162,7 +162,7 @@ def test_cli_through_typers_runner_lists_and_helps():
 
 SLOW_PLUGIN = """
 import time
-from baselines.noise import GaussianNoise
+from dfqbench.baselines.noise import GaussianNoise
 from dfqbench.api import register_synthesizer
 
 @register_synthesizer("slow")

@@ -9,15 +9,14 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from test_psaq_vit import ZOO, make_ctx, tiny_profile
 
 from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, SyntheticSet
 from dfqbench.kit.attention import AttentionRecord, attention_modules
 from dfqbench.kit.synth_augment import psaq_augment
 from dfqbench.layout import global_layout, window_layout
-from dfqbench.quant.act_quantizer import ActQuantizer
-from dfqbench.runner.overrides import apply_overrides
-from methods.block_recon import reconstruction_units, run_unit, unit_parameters
-from methods.sardfq import (
+from dfqbench.methods.block_recon import reconstruction_units, run_unit, unit_parameters
+from dfqbench.methods.sardfq import (
     QUADRANTS,
     SARDFQ,
     attention_prior_alignment,
@@ -32,7 +31,8 @@ from methods.sardfq import (
     soft_label_loss,
     soft_label_target,
 )
-from tests.test_psaq_vit import ZOO, make_ctx, tiny_profile
+from dfqbench.quant.act_quantizer import ActQuantizer
+from dfqbench.runner.overrides import apply_overrides
 
 
 def sardfq(**changes) -> SARDFQ:

@@ -7,14 +7,14 @@ import re
 from collections import Counter
 
 import pytest
+from cli_helpers import assert_one_line_error, run_cli
+from test_run_cli import SMOKE, paths
 
 from dfqbench.errors import UserError
 from dfqbench.quant.bits import parse_bit_list
 from dfqbench.runner.grid import expand_grid, resolve_method
 from dfqbench.runner.overrides import parse_set_options
 from dfqbench.runner.shard import parse_shard, select_shard, synthesis_group
-from tests.cli_helpers import assert_one_line_error, run_cli
-from tests.test_run_cli import SMOKE, paths
 
 
 def grid():

@@ -15,13 +15,13 @@ import pytest
 from rich.console import Console
 
 from dfqbench.errors import UserError
+from dfqbench.paths import REPORTED
 from dfqbench.tables import Cell, build_leaderboard, format_cell, to_csv, to_markdown, to_rich
 from dfqbench.tables.identity import with_measurement_identity
 from dfqbench.tables.leaderboard import row_kind, variant_of
 from dfqbench.tables.render import CSV_FIELDS
 
 GOLDEN = Path(__file__).parent / "golden"
-REPORTED = Path(__file__).resolve().parents[1] / "results" / "reported.csv"
 V, D = "fmnist_vit", "fmnist_deit"
 
 # (method, synthesizer, calibrator, bits, model, [top1 per seed 0, 1, 2]) in a deliberately mixed order.

@@ -6,8 +6,7 @@ import json
 import sqlite3
 
 import pytest
-
-from tests.cli_helpers import assert_one_line_error, run_cli
+from cli_helpers import assert_one_line_error, run_cli
 
 PLUGIN = "tests/plugins/tunable_plugin.py"
 

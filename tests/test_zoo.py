@@ -8,6 +8,7 @@ import pickle
 import pytest
 import timm
 import torch
+from cli_helpers import assert_one_line_error, run_cli
 from safetensors.torch import save_file
 
 import dfqbench.zoo.train as train_mod
@@ -18,7 +19,6 @@ from dfqbench.zoo import registry
 from dfqbench.zoo.backbones import load_backbone, load_timm, read_checkpoint
 from dfqbench.zoo.recipe import TrainRecipe
 from dfqbench.zoo.registry import get_zoo_model, zoo_models
-from tests.cli_helpers import assert_one_line_error, run_cli
 
 FMNIST = ("fmnist_deit", "fmnist_swin", "fmnist_vit")
 CANVAS = ("canvas56a_deit", "canvas56a_swin", "canvas56a_vit", "canvas56b_deit", "canvas56b_swin", "canvas56b_vit")

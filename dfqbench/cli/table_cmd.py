@@ -12,10 +12,8 @@ import typer
 from dfqbench.cli.app import console
 from dfqbench.cli.options import store_option
 from dfqbench.errors import UserError
+from dfqbench.paths import CLAIMS, REPORTED
 
-RESULTS = Path(__file__).resolve().parents[2] / "results"
-REPORTED = RESULTS / "reported.csv"
-CLAIMS = RESULTS / "claims.csv"
 VIEWS = ("leaderboard", "gap", "claims")
 FORMATS = ("rich", "md", "csv")
 INTERVALS = ("std", "ci")
@@ -101,7 +99,7 @@ def table_command(
                                                  "its calibrator C); claims (the papers' claims tested)."),
     interval: str = typer.Option("std", help="Leaderboard cells: std (mean ± sample std) or ci (the 95% "
                                              "t-interval of the mean over seeds)."),
-    claims: Path = typer.Option(None, help="Claims CSV for --view claims (default: results/claims.csv); an "
+    claims: Path = typer.Option(None, help="Claims CSV for --view claims (default: dfqbench/tables/claims.csv); an "
                                            "optional 'family' column names each claim's Holm family."),
     format_: str = typer.Option("rich", "--format", help="rich (terminal), md or csv."),
     reported: bool = typer.Option(False, "--reported", help="Add the published numbers where the model matches."),
@@ -126,7 +124,7 @@ def table_command(
 
       dfqbench table --from results/bench_4w4a.csv --view gap
 
-      dfqbench table --from results/bench_4w4a.csv --view claims --claims results/claims.csv --format md
+      dfqbench table --from results/bench_4w4a.csv --view claims --claims dfqbench/tables/claims.csv --format md
     """
     from dfqbench.store.export import read_results_csv
     from dfqbench.store.sqlite import ResultStore

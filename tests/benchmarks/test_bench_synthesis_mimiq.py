@@ -20,10 +20,10 @@ import pytest
 import timm
 import torch
 
+from benchmarks.zoo_fixtures import ZOO, zoo_model
 from dfqbench.api import SYNTHESIZERS, ModelContext
 from dfqbench.profiles import get_profile
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
-from tests.benchmarks.zoo_fixtures import ZOO, zoo_model
 
 BATCH = 32
 STEPS = 2000  # the schedule the step index is taken from (paper scale); the cost does not depend on it

@@ -20,11 +20,11 @@ import pytest
 import timm
 import torch
 
+from benchmarks.zoo_fixtures import ZOO, zoo_model
 from dfqbench.api import SYNTHESIZERS, ModelContext
 from dfqbench.kit.ranges import init_activation_ranges
 from dfqbench.profiles import get_profile
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
-from tests.benchmarks.zoo_fixtures import ZOO, zoo_model
 
 BATCH = 32
 CASES = ("psaq-vit", "psaq-vit-v2", "psaq-vit-v2-refresh", "sardfq",

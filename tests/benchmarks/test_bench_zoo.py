@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from benchmarks.zoo_fixtures import CANVAS_ZOO, ZOO, zoo_model
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
-from tests.benchmarks.zoo_fixtures import CANVAS_ZOO, ZOO, zoo_model
 
 EVAL_IMAGES, EVAL_BATCH = 1024, 256
 EVAL_MODELS = ZOO + tuple(pytest.param(name, marks=pytest.mark.slow) for name in CANVAS_ZOO)
