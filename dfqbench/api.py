@@ -30,7 +30,7 @@ import torch
 import torch.nn as nn
 
 from dfqbench.config import Config
-from dfqbench.profiles import Profile
+from dfqbench.profiles import Profile  # noqa: F401  (part of the plugin API: a budget)
 from dfqbench.registry import Registry
 
 Progress = Callable[[int, int], None]  # (done, total) within the current stage

@@ -29,7 +29,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from dfqbench.api import ModelContext, SyntheticSet, register_calibrator, register_method, register_synthesizer
+from dfqbench.api import (
+    ModelContext,
+    Profile,
+    SyntheticSet,
+    register_calibrator,
+    register_method,
+    register_synthesizer,
+)
 from dfqbench.kit.attention import AttentionRecord, AttentionTaps, attention_modules
 from dfqbench.kit.ranges import quantizers_ready
 from dfqbench.methods.mimiq import (
@@ -41,8 +48,8 @@ from dfqbench.methods.mimiq import (
     patch_logits,
     window_mask,
 )
-from dfqbench.profiles import Profile
 
+EXTENDS = "mimiq"  # the parent plugin this paper builds on (the only plugin this file imports)
 PAPER = "Qian et al., MaskAQ, ICML 2026"
 MASK_SOURCES = ("fp", "q")
 Q_INITS = ("noise", "synthetic")

@@ -54,6 +54,7 @@ from dfqbench.kit.schedules import linear_warmup_cosine, round_bounds
 from dfqbench.kit.synth_augment import psaq_augment
 from dfqbench.methods.psaq_vit import patch_similarity_entropy_loss
 
+EXTENDS = "psaq_vit"  # the parent plugin this paper builds on (the only plugin this file imports)
 PAPER = ("Li et al., PSAQ-ViT V2: Towards Accurate and General Data-Free Quantization for Vision Transformers, "
          "TNNLS 2023")
 NOTES = "re-implementation from the paper (no public code exists); every choice is a config field."

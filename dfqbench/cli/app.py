@@ -6,13 +6,11 @@ import os
 import sys
 
 import typer
-from rich.console import Console
 
+from dfqbench.cli import cache_cmd, data_cmd, eval_cmd, list_cmd, run_cmd, table_cmd, tune_cmd, zoo_cmd
+from dfqbench.cli.console import err_console
 from dfqbench.errors import UserError
 from dfqbench.runtime import tune_allocator
-
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True)
 
 app = typer.Typer(
     name="dfqbench",
@@ -43,8 +41,6 @@ def root(threads: int = typer.Option(0, "--threads", help="Torch threads (defaul
 
 
 def _register_commands() -> None:
-    from dfqbench.cli import cache_cmd, data_cmd, eval_cmd, list_cmd, run_cmd, table_cmd, tune_cmd, zoo_cmd
-
     app.command("run")(run_cmd.run_command)
     app.command("tune")(tune_cmd.tune_command)
     app.command("table")(table_cmd.table_command)

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from dfqbench.cli.app import console
+from dfqbench.cli.console import console
 from dfqbench.cli.options import cache_dir_option
 from dfqbench.errors import UserError
 

@@ -17,7 +17,7 @@ KNOWN_DATASETS = ("fashion-mnist",)
 CACHE_DIR_HELP = "Canvas split cache (default: $DFQBENCH_DATA_CACHE, else runs/data)."
 
 
-def cache_dir_option():
+def data_cache_option():
     return typer.Option(None, "--cache-dir", help=CACHE_DIR_HELP)
 
 
@@ -49,7 +49,7 @@ def fetch_command(
 def list_command(
     pattern: str = typer.Argument(None, help="Wildcard filter, e.g. 'canvas*'."),
     data_dir: Path = data_dir_option(),
-    cache_dir: Path = cache_dir_option(),
+    cache_dir: Path = data_cache_option(),
 ) -> None:
     """List the datasets: splits, images, image size, verified or cached, SHA-256.
 
@@ -60,7 +60,7 @@ def list_command(
     """
     from rich.table import Table
 
-    from dfqbench.cli.app import console
+    from dfqbench.cli.console import console
     from dfqbench.data.catalog import dataset_names, describe, summary
     from dfqbench.naming import match_wildcards
 
@@ -83,7 +83,7 @@ def show_command(
     per_class: int = typer.Option(8, "--per-class", help="Examples per class (the split's first ones)."),
     scale: int = typer.Option(2, "--scale", help="Pixel enlargement."),
     data_dir: Path = data_dir_option(),
-    cache_dir: Path = cache_dir_option(),
+    cache_dir: Path = data_cache_option(),
 ) -> None:
     """Write a grid of examples as PNG: a row per class, its name at the left.
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 import typer
 
-from dfqbench.cli.app import console
+from dfqbench.cli.console import console
 from dfqbench.cli.options import data_dir_option, device_option
 from dfqbench.cli.progress import counting_progress
 from dfqbench.errors import UserError

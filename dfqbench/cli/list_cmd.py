@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from dfqbench.cli.app import console
+from dfqbench.cli.console import console
 from dfqbench.errors import UserError
 
 KINDS = ("methods", "synthesizers", "calibrators", "models", "presets", "profiles")

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from dfqbench.cli.app import err_console
+from dfqbench.cli.console import err_console
 
 
 @contextmanager

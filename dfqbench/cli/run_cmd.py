@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import typer
 
-from dfqbench.cli.app import console, err_console
+from dfqbench.cli.console import console, err_console
 from dfqbench.cli.options import (
     cache_dir_option,
     checkpoint_dir_option,
@@ -15,6 +14,9 @@ from dfqbench.cli.options import (
     device_option,
     store_option,
 )
+from dfqbench.cli.output import print_and_write
+from dfqbench.cli.run_display import run_with_display
+from dfqbench.cli.settings import make_settings
 from dfqbench.errors import UserError
 from dfqbench.paths import DEFAULT_OUT
 
@@ -24,14 +26,6 @@ def default_methods() -> list[str]:
     from dfqbench.api import METHODS
 
     return ["fp", "noise", "real"] + [m for m in METHODS.names() if m not in ("noise", "real")]
-
-
-def resolve_device(name: str) -> torch.device:
-    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
-        raise UserError(f"unknown device '{name}' (choose cpu or cuda)")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError("--device cuda asked for, but torch sees no GPU")
-    return torch.device(name)
 
 
 def run_command(
@@ -144,57 +138,8 @@ def tuned_for(tunings: list, model: str, names: list[str]) -> dict:
     return {method: (tuned_overrides(t), t.sha256) for method, t in mine.items()}
 
 
-def make_settings(preset: str, preset_set: list[str], profile: str, device: str, cache_dir: Path,
-                  limit: int | None, data_dir: Path | None, imagenet: Path | None, save_models: Path | None,
-                  checkpoint_dir: Path | None = None):
-    """Run settings from the command line's values, each checked (one-line errors)."""
-    from dfqbench.profiles import get_profile
-    from dfqbench.runner.cache import SynthesisCache
-    from dfqbench.runner.cell import RunSettings
-
-    if limit is not None and limit < 1:
-        raise UserError(f"--limit must be at least 1, got {limit}")
-    return RunSettings(preset=preset_with_switches(preset, preset_set), profile=get_profile(profile),
-                       device=resolve_device(device), cache=SynthesisCache(cache_dir), limit=limit,
-                       data_dir=data_dir, imagenet=imagenet, save_models=save_models, checkpoint_dir=checkpoint_dir)
-
-
-def preset_with_switches(name: str, items: list[str]):
-    """A registered preset with ``--preset-set`` switches; its name records them (``standard[log2...]``)."""
-    import dataclasses
-
-    from dfqbench.quant.preset import QuantPreset, get_preset
-    from dfqbench.runner.overrides import apply_overrides
-
-    base = get_preset(name)
-    if not items:
-        return base
-    raw = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or key.strip() in ("", "name"):
-            raise UserError(f"malformed --preset-set '{item}' (expected KEY=VALUE, e.g. first_last_8bit=true)")
-        raw[key.strip()] = value.strip()
-    preset = apply_overrides(QuantPreset, dataclasses.asdict(base), raw, "preset", name)
-    label = ",".join(f"{k}={v}" for k, v in sorted(raw.items()))
-    return dataclasses.replace(preset, name=f"{name}[{label}]")
-
-
-def run_with_display(cells, settings, store_path: Path):
-    """Run the grid with the terminal's progress display (or log lines when redirected); return its report."""
-    from dfqbench.cli.run_display import LogReporter, RichReporter
-    from dfqbench.runner.run import prepare_grid, run_grid
-    from dfqbench.store.sqlite import ResultStore
-
-    backbones = prepare_grid(cells)  # bad input fails here, before any display or work
-    display = RichReporter() if err_console.is_terminal else LogReporter()
-    with ResultStore(store_path) as store, display as reporter:
-        return run_grid(cells, settings, store, reporter, load=backbones.__getitem__)
-
-
 def execute(cells, settings, store_path: Path, out: Path) -> None:
     """Run the grid, then print and write its leaderboard; exit 1 if a cell failed, 130 if interrupted."""
-    from dfqbench.cli.table_cmd import print_and_write
     from dfqbench.store.sqlite import ResultStore
 
     report = run_with_display(cells, settings, store_path)

@@ -4,10 +4,11 @@ left); plain timestamped lines in a log (nohup, CI), at most one a minute per st
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from dfqbench.cli.app import err_console
+from dfqbench.cli.console import err_console
 from dfqbench.runner.grid import Cell
 from dfqbench.runner.run import Reporter
 
@@ -110,3 +111,14 @@ class LogReporter(Reporter):
 
     def cell_elsewhere(self, index: int, cell: Cell, holder: str) -> None:
         self.say(f"[{index + 1}/{self.total}] {cell.describe()}: {elsewhere_status(holder)}")
+
+
+def run_with_display(cells, settings, store_path: Path):
+    """Run the grid with the terminal's progress display (or log lines when redirected); return its report."""
+    from dfqbench.runner.run import prepare_grid, run_grid
+    from dfqbench.store.sqlite import ResultStore
+
+    backbones = prepare_grid(cells)  # bad input fails here, before any display or work
+    display = RichReporter() if err_console.is_terminal else LogReporter()
+    with ResultStore(store_path) as store, display as reporter:
+        return run_grid(cells, settings, store, reporter, load=backbones.__getitem__)

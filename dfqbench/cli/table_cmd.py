@@ -9,10 +9,11 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from dfqbench.cli.app import console
+from dfqbench.cli.console import console
 from dfqbench.cli.options import store_option
+from dfqbench.cli.output import leaderboard_of
 from dfqbench.errors import UserError
-from dfqbench.paths import CLAIMS, REPORTED
+from dfqbench.paths import CLAIMS
 
 VIEWS = ("leaderboard", "gap", "claims")
 FORMATS = ("rich", "md", "csv")
@@ -57,32 +58,6 @@ def rendered(board, view: str, format_: str, interval: str = "std", claims: Path
     if format_ == "rich":
         return [to_rich(board, interval=interval)]
     return to_csv(board) if format_ == "csv" else to_markdown(board, interval)
-
-
-def leaderboard_of(frame: pd.DataFrame, methods=None, bits=None, models=None, reported: bool = False):
-    from dfqbench.tables import build_leaderboard
-
-    published = None
-    if reported:
-        if not REPORTED.is_file():
-            raise UserError(f"published numbers not found: {REPORTED}")
-        published = pd.read_csv(REPORTED)
-    return build_leaderboard(frame, methods=methods, bits=bits, models=models, reported=published)
-
-
-def print_and_write(frame: pd.DataFrame, out: Path | None, title: str | None = None) -> None:
-    """Print the leaderboard of ``frame``; with ``out``, write leaderboard.md/.csv and the long results.csv."""
-    from dfqbench.tables import to_csv, to_markdown, to_rich
-
-    board = leaderboard_of(frame)
-    console.print(to_rich(board, title=title))
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "leaderboard.md").write_text(to_markdown(board))
-        (out / "leaderboard.csv").write_text(to_csv(board))
-        frame.to_csv(out / "results.csv", index=False)
-        console.print(f"wrote {out / 'leaderboard.md'}, {out / 'leaderboard.csv'} and {out / 'results.csv'}",
-                      highlight=False)
 
 
 def table_command(

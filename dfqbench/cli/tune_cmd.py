@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dfqbench.cli.app import console
+from dfqbench.cli.console import console
 from dfqbench.cli.options import (
     cache_dir_option,
     checkpoint_dir_option,
@@ -14,6 +14,8 @@ from dfqbench.cli.options import (
     device_option,
     store_option,
 )
+from dfqbench.cli.run_display import run_with_display
+from dfqbench.cli.settings import make_settings
 from dfqbench.errors import UserError
 
 
@@ -48,7 +50,6 @@ def tune_command(
     """
     import dataclasses
 
-    from dfqbench.cli.run_cmd import make_settings, run_with_display
     from dfqbench.quant.bits import parse_bit_list
     from dfqbench.registry import load_plugin_file
     from dfqbench.runner.grid import expand_grid, parse_seeds

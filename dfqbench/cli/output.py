@@ -1,0 +1,37 @@
+"""Leaderboards from long-format rows: built (with the published numbers when asked), printed and written."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from dfqbench.cli.console import console
+from dfqbench.errors import UserError
+from dfqbench.paths import REPORTED
+
+
+def leaderboard_of(frame: pd.DataFrame, methods=None, bits=None, models=None, reported: bool = False):
+    from dfqbench.tables import build_leaderboard
+
+    published = None
+    if reported:
+        if not REPORTED.is_file():
+            raise UserError(f"published numbers not found: {REPORTED}")
+        published = pd.read_csv(REPORTED)
+    return build_leaderboard(frame, methods=methods, bits=bits, models=models, reported=published)
+
+
+def print_and_write(frame: pd.DataFrame, out: Path | None, title: str | None = None) -> None:
+    """Print the leaderboard of ``frame``; with ``out``, write leaderboard.md/.csv and the long results.csv."""
+    from dfqbench.tables import to_csv, to_markdown, to_rich
+
+    board = leaderboard_of(frame)
+    console.print(to_rich(board, title=title))
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "leaderboard.md").write_text(to_markdown(board))
+        (out / "leaderboard.csv").write_text(to_csv(board))
+        frame.to_csv(out / "results.csv", index=False)
+        console.print(f"wrote {out / 'leaderboard.md'}, {out / 'leaderboard.csv'} and {out / 'results.csv'}",
+                      highlight=False)

@@ -1,0 +1,53 @@
+"""Run settings from the command line's values: device, preset switches, profile, cache, each checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from dfqbench.errors import UserError
+
+
+def resolve_device(name: str) -> torch.device:
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise UserError(f"unknown device '{name}' (choose cpu or cuda)")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError("--device cuda asked for, but torch sees no GPU")
+    return torch.device(name)
+
+
+def make_settings(preset: str, preset_set: list[str], profile: str, device: str, cache_dir: Path,
+                  limit: int | None, data_dir: Path | None, imagenet: Path | None, save_models: Path | None,
+                  checkpoint_dir: Path | None = None):
+    """Run settings from the command line's values, each checked (one-line errors)."""
+    from dfqbench.profiles import get_profile
+    from dfqbench.runner.cache import SynthesisCache
+    from dfqbench.runner.cell import RunSettings
+
+    if limit is not None and limit < 1:
+        raise UserError(f"--limit must be at least 1, got {limit}")
+    return RunSettings(preset=preset_with_switches(preset, preset_set), profile=get_profile(profile),
+                       device=resolve_device(device), cache=SynthesisCache(cache_dir), limit=limit,
+                       data_dir=data_dir, imagenet=imagenet, save_models=save_models, checkpoint_dir=checkpoint_dir)
+
+
+def preset_with_switches(name: str, items: list[str]):
+    """A registered preset with ``--preset-set`` switches; its name records them (``standard[log2...]``)."""
+    import dataclasses
+
+    from dfqbench.quant.preset import QuantPreset, get_preset
+    from dfqbench.runner.overrides import apply_overrides
+
+    base = get_preset(name)
+    if not items:
+        return base
+    raw = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key.strip() in ("", "name"):
+            raise UserError(f"malformed --preset-set '{item}' (expected KEY=VALUE, e.g. first_last_8bit=true)")
+        raw[key.strip()] = value.strip()
+    preset = apply_overrides(QuantPreset, dataclasses.asdict(base), raw, "preset", name)
+    label = ",".join(f"{k}={v}" for k, v in sorted(raw.items()))
+    return dataclasses.replace(preset, name=f"{name}[{label}]")
