@@ -15,6 +15,7 @@ class GaussianNoise(Synthesizer):
     """``x ~ N(0, 1)`` in model-input (normalised) space, clamped to valid pixels [choice]."""
 
     version = 1
+    role = "reference"
     paper = "Gaussian-noise reference row (dfqbench/PROTOCOL.md)"
 
     @dataclasses.dataclass(frozen=True)

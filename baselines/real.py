@@ -11,6 +11,7 @@ class RealImages(Synthesizer):
     split minus the validation split (version 2; version 1 drew from all training images)."""
 
     version = 2
+    role = "oracle"
     paper = "real-data reference row (dfqbench/PROTOCOL.md)"
 
     def synthesize(self, ctx: ModelContext) -> SyntheticSet:

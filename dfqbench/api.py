@@ -52,7 +52,10 @@ class SyntheticSet:
         return len(self.images)
 
 
-DATA_ORACLES = ("real",)  # the only synthesizers whose context holds training images (data-free means data-free)
+FP = "fp"  # the full-precision row: no synthesizer, no calibrator, no quantization
+LOWER_REFERENCE, ORACLE = "noise", "real"  # the reference rows every table carries: Gaussian noise, real images
+REFERENCE_ROWS = (LOWER_REFERENCE, ORACLE)
+ROLES = ("method", "reference", "oracle")  # what a synthesizer's rows are (Synthesizer.role)
 
 
 class Checkpoint:
@@ -88,7 +91,7 @@ class ModelContext:
     generator: torch.Generator    # this stage's generator (derived from the cell's master seed)
     device: torch.device
     progress: Progress = lambda done, total: None
-    real_images: Callable[[int, torch.Generator], torch.Tensor] | None = None  # training images: DATA_ORACLES only
+    real_images: Callable[[int, torch.Generator], torch.Tensor] | None = None  # training images: oracles only
     checkpoint: Checkpoint = dataclasses.field(default_factory=Checkpoint)     # this stage's resumable state
 
     @property
@@ -120,8 +123,13 @@ class Plugin:
 
 
 class Synthesizer(Plugin):
-    """Makes a synthetic calibration set."""
+    """Makes a synthetic calibration set.
 
+    ``role`` says what its rows are: ``method`` (a data-free method: tested and marked in tables), ``reference``
+    (a data-free reference row, e.g. ``noise``) or ``oracle`` (a row that sees real training data, ``real``: the
+    only synthesizers whose context holds training images). Tables read a row's kind from it, never from a label."""
+
+    role: ClassVar[str] = "method"
     needs_quantized_model: ClassVar[bool] = False
     # profile fields the method's paper sets differently, applied at the ``paper`` profile only (profiles.budget_for)
     paper_budget: ClassVar[dict[str, int]] = {}
@@ -242,3 +250,8 @@ def register_calibrator(name: str):
 def register_method(name: str, synthesizer: str, calibrator: str, **fields: Any) -> Method:
     """Register a method recipe; returns it."""
     return METHODS.add(name, Method(name, synthesizer, calibrator, **fields))
+
+
+def synthesizer_role(name: str) -> str:
+    """The declared role of a registered synthesizer; ``method`` for a name no plugin registers."""
+    return SYNTHESIZERS.get(name).role if name in SYNTHESIZERS else "method"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import torch
@@ -16,11 +16,6 @@ class Accuracy:
     top1: float
     top5: float | None
     n: int
-
-
-def batches(inputs: torch.Tensor, labels: torch.Tensor, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    for start in range(0, len(labels), batch_size):
-        yield inputs[start:start + batch_size], labels[start:start + batch_size]
 
 
 @torch.no_grad()

@@ -49,8 +49,7 @@ def test_put_get_finished(store):
     assert list(got) == list(COLUMNS)
     assert got["cell_id"] == cid and got["top1"] == 71.25 and got["seed"] == 0 and got["error"] is None
     assert got["created_at"]
-    assert store.finished(cid)
-    assert store.get("0" * 16) is None and not store.finished("0" * 16)
+    assert store.get("0" * 16) is None
 
 
 def test_ok_row_is_never_overwritten(store):
@@ -63,11 +62,11 @@ def test_ok_row_is_never_overwritten(store):
 def test_failed_row_is_replaced(store):
     cid = cell_id(make_row())
     assert store.put(make_row(status="failed", error="first"))
-    assert not store.finished(cid)
+    assert store.get(cid)["status"] == "failed"
     assert store.put(make_row(status="failed", error="second"))
     assert store.get(cid)["error"] == "second"
     assert store.put(make_row(top1=72.0))
-    assert store.finished(cid)
+    assert store.get(cid)["status"] == "ok"
     assert len(store.rows()) == 1 and store.get(cid)["top1"] == 72.0
 
 

@@ -129,6 +129,18 @@ def test_row_kind_and_variant_of_are_read_from_the_label_and_synthesizer():
     assert row_kind("real[augment=false]", ["real"], is_fp=False) == "reference"
     assert row_kind("gauss", ["noise"], is_fp=False) == "reference"
     assert row_kind("maskaq", ["maskaq"], is_fp=False) == "method"
+
+
+def test_a_rows_kind_comes_from_its_synthesizers_declared_role_never_from_a_label_prefix():
+    from dfqbench.api import SYNTHESIZERS
+
+    assert (SYNTHESIZERS.get("noise").role, SYNTHESIZERS.get("real").role) == ("reference", "oracle")
+    assert SYNTHESIZERS.get("maskaq").role == "method"
+    assert row_kind("realistic", ["realistic"], is_fp=False) == "method"   # not the oracle for starting with 'real'
+    assert row_kind("realistic", [""], is_fp=False) == "method"
+    assert row_kind("noisy+ptq", [""], is_fp=False) == "method"
+    assert row_kind("real+hsad", [""], is_fp=False) == "reference"         # no synthesizer stored: the label's
+    assert row_kind("noise[std=0.5]", [""], is_fp=False) == "reference"    # registered synthesizer decides
     assert variant_of("maskaq[se=false]") == "maskaq"
     assert variant_of("psaq-vit-v2[adversarial=false]") == "psaq-vit-v2"
     assert variant_of("maskaq") is None and variant_of("maskaq [reported: paper-a]") is None

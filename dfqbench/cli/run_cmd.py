@@ -23,9 +23,9 @@ from dfqbench.paths import DEFAULT_OUT
 
 def default_methods() -> list[str]:
     """The reference rows and every registered method."""
-    from dfqbench.api import METHODS
+    from dfqbench.api import FP, METHODS, REFERENCE_ROWS
 
-    return ["fp", "noise", "real"] + [m for m in METHODS.names() if m not in ("noise", "real")]
+    return [FP, *REFERENCE_ROWS] + [m for m in METHODS.names() if m not in REFERENCE_ROWS]
 
 
 def run_command(

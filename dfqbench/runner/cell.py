@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
-from dfqbench.api import CALIBRATORS, DATA_ORACLES, SYNTHESIZERS, CalibrationSource, ModelContext, SyntheticSet
+from dfqbench.api import CALIBRATORS, SYNTHESIZERS, CalibrationSource, ModelContext, SyntheticSet
 from dfqbench.data.splits import eval_batches, train_image_sampler
 from dfqbench.evaluate import EVAL_BATCH_SIZE, evaluate
 from dfqbench.profiles import Profile, budget_for
@@ -160,7 +160,7 @@ def model_context(cell: Cell, backbone: Backbone, settings: RunSettings, teacher
     """``context(stage)``: the ModelContext of one stage, with the stage's checkpoint. Data-free means data-free:
     training images are handed to the ``real`` reference's synthesizer only (a method plugin's context has none)."""
     real_images = None
-    if synth.name in DATA_ORACLES:
+    if synth.role == "oracle":
         real_images = train_image_sampler(backbone.dataset, backbone.data_config, settings.data_dir,
                                           settings.imagenet, settings.val_from_train)
 

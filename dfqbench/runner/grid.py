@@ -7,13 +7,11 @@ import itertools
 import json
 from typing import Any
 
-from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, Method
+from dfqbench.api import CALIBRATORS, FP, METHODS, SYNTHESIZERS, Method
 from dfqbench.errors import UserError
 from dfqbench.naming import did_you_mean
 from dfqbench.quant.bits import BitWidth
 from dfqbench.runner.overrides import STAGES, json_value, parse_set_options, parse_typed, variant_label
-
-FP = "fp"
 
 
 @dataclasses.dataclass(frozen=True)

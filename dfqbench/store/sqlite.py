@@ -209,10 +209,6 @@ class ResultStore:
         found = self.rows(cell_id=cell_id)
         return found[0] if found else None
 
-    def finished(self, cell_id: str) -> bool:
-        """True when the cell has an 'ok' row (a failed cell is not finished: a rerun retries it)."""
-        return bool(self.rows(cell_id=cell_id, status="ok"))
-
     def rows(self, **filters) -> list[dict]:
         """Rows matching equality filters (a list value means IN, None means IS NULL), oldest first."""
         clauses, params = [], []

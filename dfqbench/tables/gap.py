@@ -32,6 +32,7 @@ import numpy as np
 from rich.table import Table
 from rich.text import Text
 
+from dfqbench.api import LOWER_REFERENCE, ORACLE
 from dfqbench.errors import UserError
 from dfqbench.tables.leaderboard import Cell, Column, Leaderboard, Row, variant_of
 from dfqbench.tables.render import EMPTY, caption, column_title, md_table, sectioned_markdown
@@ -41,7 +42,7 @@ REFERENCE_CALIBRATOR = {"masked-hsad": "hsad"}  # calibrator -> the calibrator w
 WHY_BORROWED = {"masked-hsad": "MaskAQ's masked-HSAD is HSAD with token weights"}
 RESAMPLES = 10_000
 SEED = 0
-LOW, HIGH = "noise", "real"
+LOW, HIGH = LOWER_REFERENCE, ORACLE
 UNDEFINED = "undefined"
 NO_REFERENCES = "no references"
 DENOMINATOR = "real+C − noise+C"

@@ -24,6 +24,7 @@ from functools import cached_property
 
 import pandas as pd
 
+from dfqbench.api import FP, METHODS, SYNTHESIZERS, synthesizer_role
 from dfqbench.errors import UserError
 from dfqbench.profiles import PROFILES
 from dfqbench.quant.bits import BitWidth
@@ -31,8 +32,7 @@ from dfqbench.tables.cell import Cell
 from dfqbench.tables.identity import as_text, check_one_experiment, with_measurement_identity
 from dfqbench.tables.marks import ColumnStats, column_stats
 
-FP = "fp"
-REFERENCE_SYNTHESIZERS = ("noise", "real")
+REFERENCE_ROLES = ("reference", "oracle")  # in this order among the reference rows
 LEAD_BITS = ("3w3a", "4w4a", "5w5a", "4w8a")
 REQUIRED_COLUMNS = ("method", "model", "bits", "status", "top1")
 REPORTED_COLUMNS = ("source", "method", "bits", "backbone", "top1")
@@ -47,11 +47,12 @@ __all__ = ["Cell", "Leaderboard", "Row", "build_leaderboard", "row_kind", "varia
 
 
 def row_kind(label: str, synthesizers: Iterable[str], is_fp: bool) -> str:
-    """``'fp'``; ``'reference'`` for noise/real and their crossings and variants (a label starting with ``noise``
-    or ``real``, or rows whose synthesizer is ``noise`` or ``real``); else ``'method'``, a data-free method."""
+    """``'fp'``; ``'reference'`` for the rows of a synthesizer whose declared role is ``reference`` or ``oracle``
+    (noise, real, their crossings and variants); else ``'method'``, a data-free method. Rows stored without their
+    synthesizer name it through their label's registered method or synthesizer, never through a prefix."""
     if is_fp:
         return "fp"
-    return "reference" if _reference_prefix(label, set(synthesizers)) else "method"
+    return "reference" if _reference_role(label, set(synthesizers)) else "method"
 
 
 def variant_of(label: str) -> str | None:
@@ -153,15 +154,31 @@ def _unique(values: Iterable) -> list:
     return list(dict.fromkeys(values))
 
 
-def _reference_prefix(label: str, synthesizers: set[str]) -> str | None:
-    """'noise' or 'real' for a reference row, else None."""
-    for prefix in REFERENCE_SYNTHESIZERS:
-        if label.startswith(prefix):
-            return prefix
-    for prefix in REFERENCE_SYNTHESIZERS:
-        if prefix in synthesizers:
-            return prefix
-    return None
+def _synthesizers_of(label: str, synthesizers: set[str]) -> set[str]:
+    """The row's synthesizers; without them, the one its label names (``noise+ptq`` and ``maskaq[se=false]``
+    name the registered synthesizer ``noise`` and method ``maskaq``)."""
+    named = {s for s in synthesizers if s}
+    if named:
+        return named
+    base = (variant_of(label) or label).split("+")[0]
+    if base in SYNTHESIZERS:
+        return {base}
+    return {METHODS.get(base).synthesizer} if base in METHODS else set()
+
+
+def _reference_role(label: str, synthesizers: set[str]) -> str | None:
+    """``'reference'`` or ``'oracle'`` for a reference row (by its synthesizer's declared role), else None."""
+    roles = {synthesizer_role(s) for s in _synthesizers_of(label, synthesizers)}
+    return next((role for role in REFERENCE_ROLES if role in roles), None)
+
+
+def _crossing(label: str, synthesizers: set[str]) -> str:
+    """What a reference row adds to its synthesizer's name (``noise+ptq`` -> ``+ptq``; ``noise`` -> ``''``), so
+    that the noise and real rows of one crossing sit together."""
+    for name in sorted(synthesizers):
+        if label.startswith(name):
+            return label[len(name):]
+    return label
 
 
 def _missing_message(kind: str, asked: Sequence[str], have: Sequence[str]) -> str:
@@ -334,10 +351,10 @@ def _ordered_rows(sel_ok: pd.DataFrame, results: _Results, asked_labels: list[st
     kinds = {m: row_kind(m, results.synthesizers.get(m, ()), m in fp_labels) for m in labels}
     fp_rows = sorted((m for m in labels if kinds[m] == "fp"), key=lambda m: m != FP)
     refs = [m for m in labels if kinds[m] == "reference"]
-    prefixes = {m: _reference_prefix(m, results.synthesizers.get(m, set())) for m in refs}
-    suffix = {m: m[len(prefixes[m]):] if m.startswith(prefixes[m]) else m for m in refs}
+    roles = {m: _reference_role(m, results.synthesizers.get(m, set())) for m in refs}
+    suffix = {m: _crossing(m, _synthesizers_of(m, results.synthesizers.get(m, set()))) for m in refs}
     suffix_order = _unique([""] + [suffix[m] for m in refs])
-    refs.sort(key=lambda m: (suffix_order.index(suffix[m]), REFERENCE_SYNTHESIZERS.index(prefixes[m])))
+    refs.sort(key=lambda m: (suffix_order.index(suffix[m]), REFERENCE_ROLES.index(roles[m])))
     others = [m for m in labels if kinds[m] == "method"]
     if asked_labels is not None:
         others.sort(key=asked_labels.index)

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from dfqbench.api import LOWER_REFERENCE, ORACLE
 from dfqbench.tables.leaderboard import Cell, build_leaderboard
 from dfqbench.tables.render import format_cell
 from dfqbench.tables.stats import welch_from_moments
 
-LOW, HIGH = "noise", "real"
+LOW, HIGH = LOWER_REFERENCE, ORACLE
 KD = "kd"
 DECISION_BITS = "4w4a"
 MIN_SEEDS = 3

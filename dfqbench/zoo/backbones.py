@@ -156,8 +156,3 @@ def load_backbone(name: str, checkpoint: Path | None = None, img_size: int | Non
                             "are for timm models")
         return load_zoo(name)
     return load_timm(name, checkpoint, **({"img_size": img_size} if img_size else {}))
-
-
-def model_names(pattern: str | None = None) -> list[str]:
-    """Zoo models first, then timm's ViT, DeiT and Swin names."""
-    return zoo_models(pattern) + timm_model_names(pattern)
