@@ -31,7 +31,7 @@ import torch.nn as nn
 
 from dfqbench.config import Config
 from dfqbench.profiles import Profile  # noqa: F401  (part of the plugin API: a budget)
-from dfqbench.registry import Registry
+from dfqbench.registry import Registry, load_entry_points
 
 Progress = Callable[[int, int], None]  # (done, total) within the current stage
 
@@ -225,9 +225,9 @@ class Method:
     ablations: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
-SYNTHESIZERS: Registry[type[Synthesizer]] = Registry("synthesizer")
-CALIBRATORS: Registry[type[Calibrator]] = Registry("calibrator")
-METHODS: Registry[Method] = Registry("method")
+SYNTHESIZERS: Registry[type[Synthesizer]] = Registry("synthesizer", loader=load_entry_points)
+CALIBRATORS: Registry[type[Calibrator]] = Registry("calibrator", loader=load_entry_points)
+METHODS: Registry[Method] = Registry("method", loader=load_entry_points)
 
 
 def _named(registry: Registry, name: str):

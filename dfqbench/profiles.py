@@ -9,8 +9,7 @@ from __future__ import annotations
 import dataclasses
 
 from dfqbench.config import Config
-from dfqbench.errors import UserError
-from dfqbench.naming import did_you_mean, match_wildcards
+from dfqbench.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,22 +26,21 @@ class Profile(Config):
     description: str = ""
 
 
-PROFILES: dict[str, Profile] = {
-    "smoke": Profile("smoke", n_images=8, synth_batch_size=4, synth_steps=2, calib_steps=2, calib_batch_size=4,
-                     refreshes=1, description="tests and smoke runs: seconds per cell, numbers meaningless"),
-    "golden": Profile("golden", n_images=8, synth_batch_size=4, synth_steps=10, calib_steps=16, calib_batch_size=4,
-                      refreshes=2, description="the golden test: seconds per cell, every schedule branch crossed "
-                                               "(warm-ups, rounds, mask annealing, refreshes, block reconstruction)"),
-    "quick": Profile("quick", n_images=64, synth_batch_size=32, synth_steps=40, calib_steps=120,
-                     calib_batch_size=32, refreshes=1,
-                     description="the default run: minutes for the whole default grid on 2 CPU cores"),
-    "bench": Profile("bench", n_images=256, synth_batch_size=32, synth_steps=200, calib_steps=1000,
-                     calib_batch_size=32, refreshes=2,
-                     description="committed zoo leaderboards: about 10 minutes per cell on 2 CPU cores"),
-    "paper": Profile("paper", n_images=10240, synth_batch_size=32, synth_steps=2000, calib_steps=64000,
-                     calib_batch_size=32, refreshes=6,
-                     description="the papers' settings (10k images, 2000 steps, 200 epochs): for GPUs"),
-}
+PROFILES: Registry[Profile] = Registry("profile", hint="choose from: {names}")
+for _profile in [
+    Profile("smoke", n_images=8, synth_batch_size=4, synth_steps=2, calib_steps=2, calib_batch_size=4, refreshes=1,
+            description="tests and smoke runs: seconds per cell, numbers meaningless"),
+    Profile("golden", n_images=8, synth_batch_size=4, synth_steps=10, calib_steps=16, calib_batch_size=4, refreshes=2,
+            description="the golden test: seconds per cell, every schedule branch crossed "
+                        "(warm-ups, rounds, mask annealing, refreshes, block reconstruction)"),
+    Profile("quick", n_images=64, synth_batch_size=32, synth_steps=40, calib_steps=120, calib_batch_size=32,
+            refreshes=1, description="the default run: minutes for the whole default grid on 2 CPU cores"),
+    Profile("bench", n_images=256, synth_batch_size=32, synth_steps=200, calib_steps=1000, calib_batch_size=32,
+            refreshes=2, description="committed zoo leaderboards: about 10 minutes per cell on 2 CPU cores"),
+    Profile("paper", n_images=10240, synth_batch_size=32, synth_steps=2000, calib_steps=64000, calib_batch_size=32,
+            refreshes=6, description="the papers' settings (10k images, 2000 steps, 200 epochs): for GPUs"),
+]:
+    PROFILES.add(_profile.name, _profile)
 
 
 PAPER = "paper"
@@ -58,10 +56,8 @@ def budget_for(profile: Profile, paper_budget: dict[str, int]) -> Profile:
 
 
 def profile_names(pattern: str | None = None) -> list[str]:
-    return match_wildcards(PROFILES, pattern)
+    return PROFILES.names(pattern)
 
 
 def get_profile(name: str) -> Profile:
-    if name not in PROFILES:
-        raise UserError(f"unknown profile '{name}'{did_you_mean(name, PROFILES)} (choose from: {', '.join(PROFILES)})")
-    return PROFILES[name]
+    return PROFILES.get(name)

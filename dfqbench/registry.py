@@ -1,6 +1,10 @@
-"""Typed registries with lazy entries, wildcards and did-you-mean errors.
+"""One typed registry class for every name table: plugins, presets, profiles, observers, zoo models.
 
-Entries come from three places:
+Every registry lists its names with wildcards (``names("*vit*")``), and an unknown name is one line with the
+closest names (did-you-mean) and where to look. A registry may have a ``loader``, run before every lookup, that
+makes sure its entries are registered (the zoo imports its model file; the plugin registries load the plugins).
+
+Plugin entries come from three places:
 
 - the ``@register_synthesizer("name")``-style decorators; the built-in
   plugin packages ``baselines`` and ``methods`` are imported on the first
@@ -29,12 +33,21 @@ ENTRY_POINT_GROUP = "dfqbench.plugins"
 
 
 class Registry(Generic[T]):
-    """Name -> object, where an entry may be a module path imported on first lookup."""
+    """Name -> object, where an entry may be a module path imported on first lookup.
 
-    def __init__(self, kind: str) -> None:
+    ``hint`` ends the unknown-name error: by default ``see: dfqbench list <kind>s``; ``{names}`` in it becomes the
+    registered names in registration order (``choose from: {names}``)."""
+
+    def __init__(self, kind: str, loader: Callable[[], None] | None = None, hint: str | None = None) -> None:
         self.kind = kind
+        self._loader = loader
+        self._hint = hint if hint is not None else f"see: dfqbench list {kind}s"
         self._entries: dict[str, T] = {}
         self._lazy: dict[str, str] = {}
+
+    def _load(self) -> None:
+        if self._loader is not None:
+            self._loader()
 
     def register(self, name: str) -> Callable[[T], T]:
         """Decorator: ``@registry.register("name")``."""
@@ -55,25 +68,38 @@ class Registry(Generic[T]):
             self._lazy[name] = module
 
     def names(self, pattern: str | None = None) -> list[str]:
-        load_entry_points()
+        """The registered names (sorted), those matching a shell-style ``pattern`` when given."""
+        self._load()
         return match_wildcards(set(self._entries) | set(self._lazy), pattern)
 
     def __contains__(self, name: str) -> bool:
         return name in self.names()
 
+    def __iter__(self):
+        return iter(self.names())
+
+    def __len__(self) -> int:
+        return len(self.names())
+
     def get(self, name: str) -> T:
         if name not in self._entries:
-            load_entry_points()
+            self._load()
             if name in self._lazy:
                 importlib.import_module(self._lazy[name])
             if name not in self._entries:
                 known = self.names()
-                raise UserError(f"unknown {self.kind} '{name}'{did_you_mean(name, known)} "
-                                f"(see: dfqbench list {self.kind}s)")
+                hint = self._hint.format(names=", ".join(self._entries))
+                raise UserError(f"unknown {self.kind} '{name}'{did_you_mean(name, known)} ({hint})")
         return self._entries[name]
+
+    def __getitem__(self, name: str) -> T:
+        return self.get(name)
 
     def items(self, pattern: str | None = None) -> list[tuple[str, T]]:
         return [(name, self.get(name)) for name in self.names(pattern)]
+
+    def values(self, pattern: str | None = None) -> list[T]:
+        return [self.get(name) for name in self.names(pattern)]
 
 
 _entry_points_loaded = False

@@ -81,14 +81,14 @@ def list_command(
 
         table = Table("preset", "hash", "config")
         for name in preset_names(pattern):
-            table.add_row(name, PRESETS[name].hash(), PRESETS[name].to_json())
+            table.add_row(name, PRESETS.get(name).hash(), PRESETS.get(name).to_json())
     else:
         from dfqbench.profiles import PROFILES, profile_names
 
         table = Table("profile", "images", "synth batch", "synth steps", "calib steps", "calib batch", "refreshes",
                       "description")
         for name in profile_names(pattern):
-            p = PROFILES[name]
+            p = PROFILES.get(name)
             table.add_row(name, *(str(v) for v in (p.n_images, p.synth_batch_size, p.synth_steps, p.calib_steps,
                                                    p.calib_batch_size, p.refreshes)), p.description)
         own = {n: cls.paper_budget for n, cls in SYNTHESIZERS.items() if cls.paper_budget}

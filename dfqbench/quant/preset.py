@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from dfqbench.config import Config
 from dfqbench.errors import UserError
-from dfqbench.naming import did_you_mean, match_wildcards
+from dfqbench.registry import Registry
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,21 +40,18 @@ class QuantPreset(Config):
             raise UserError(f"softmax_quantizer must be uniform, log2 or none, got '{self.softmax_quantizer}'")
 
 
-PRESETS: dict[str, QuantPreset] = {
-    "standard": QuantPreset(name="standard"),
-    "psaq": QuantPreset(name="psaq", act_learnable=False, softmax_quantizer="none"),
-}
+PRESETS: Registry[QuantPreset] = Registry("preset")
+PRESETS.add("standard", QuantPreset(name="standard"))
+PRESETS.add("psaq", QuantPreset(name="psaq", act_learnable=False, softmax_quantizer="none"))
 
 
 def preset_names(pattern: str | None = None) -> list[str]:
-    return match_wildcards(PRESETS, pattern)
+    return PRESETS.names(pattern)
 
 
 def get_preset(name: str, **overrides) -> QuantPreset:
     """A registered preset, optionally with fields replaced (e.g. ``first_last_8bit=True``)."""
-    if name not in PRESETS:
-        raise UserError(f"unknown preset '{name}'{did_you_mean(name, PRESETS)}")
-    preset = PRESETS[name]
+    preset = PRESETS.get(name)
     unknown = set(overrides) - {f.name for f in dataclasses.fields(QuantPreset)}
     if unknown:
         raise UserError(f"unknown preset field(s): {', '.join(sorted(unknown))}")

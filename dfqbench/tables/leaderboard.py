@@ -435,7 +435,7 @@ def _own_budgets(sel_ok: pd.DataFrame) -> list[str]:
     for method, profile, config in zip(sel_ok["method"], sel_ok["profile"], sel_ok["profile_config"], strict=True):
         if profile not in PROFILES or not isinstance(config, str) or not config:
             continue
-        named, used = PROFILES[profile].to_dict(), json.loads(config)
+        named, used = PROFILES.get(profile).to_dict(), json.loads(config)
         changed = [f"{key} {used[key]}" for key in sorted(named) if key in used and used[key] != named[key]
                    and key not in ("version", "description")]
         if changed:

@@ -27,8 +27,7 @@ from pathlib import Path
 import torch.nn as nn
 
 from dfqbench.atomic import atomic_path
-from dfqbench.errors import UserError
-from dfqbench.naming import did_you_mean, match_wildcards
+from dfqbench.registry import Registry
 from dfqbench.zoo.recipe import TrainRecipe
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
@@ -57,7 +56,7 @@ class ZooModel:
         return read_manifest().get(self.name)
 
 
-_ZOO: dict[str, ZooModel] = {}
+ZOO: Registry[ZooModel] = Registry("zoo model", loader=lambda: _ensure_loaded(), hint="see: dfqbench zoo list")
 
 
 def register_zoo_model(family: str, recipe: TrainRecipe, dataset: str = "fashion-mnist", name: str | None = None,
@@ -68,11 +67,9 @@ def register_zoo_model(family: str, recipe: TrainRecipe, dataset: str = "fashion
 
     def decorator(build: Callable[[], nn.Module]) -> Callable[[], nn.Module]:
         model_name = name or build.__name__
-        if model_name in _ZOO:
-            raise ValueError(f"zoo model {model_name} registered twice")
         doc = (build.__doc__ or "").strip().splitlines()
         summary = description if description is not None else (doc[0] if doc else "")
-        _ZOO[model_name] = ZooModel(model_name, family, build, recipe, summary, dataset)
+        ZOO.add(model_name, ZooModel(model_name, family, build, recipe, summary, dataset))
         return build
 
     return decorator
@@ -80,20 +77,15 @@ def register_zoo_model(family: str, recipe: TrainRecipe, dataset: str = "fashion
 
 def zoo_models(pattern: str | None = None) -> list[str]:
     """Names of the zoo models, optionally filtered with a wildcard (``*swin*``)."""
-    _ensure_loaded()
-    return match_wildcards(_ZOO, pattern)
+    return ZOO.names(pattern)
 
 
 def get_zoo_model(name: str) -> ZooModel:
-    _ensure_loaded()
-    if name not in _ZOO:
-        raise UserError(f"unknown zoo model '{name}'{did_you_mean(name, _ZOO)}")
-    return _ZOO[name]
+    return ZOO.get(name)
 
 
 def is_zoo_model(name: str) -> bool:
-    _ensure_loaded()
-    return name in _ZOO
+    return name in ZOO
 
 
 def read_manifest() -> dict:
