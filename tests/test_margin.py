@@ -37,12 +37,12 @@ def test_other_bits_are_informative_and_missing_rows_show_a_dash():
 
 
 def test_the_margin_carries_its_welch_interval():
-    from dfqbench.tables.cell import Cell
+    from dfqbench.tables.entry import Entry
     from dfqbench.tables.margin import Margin
     from dfqbench.tables.stats import welch_t_test
 
     noise, real = [82.0, 82.1, 81.9], [85.4, 85.3, 85.2]
-    margin = Margin("4w4a", Cell(82.0, 0.1, 3), Cell(85.3, 0.1, 3))
+    margin = Margin("4w4a", Entry(82.0, 0.1, 3), Entry(85.3, 0.1, 3))
     assert margin.interval == pytest.approx(welch_t_test(real, noise).interval())
 
 

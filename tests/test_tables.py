@@ -16,7 +16,7 @@ from rich.console import Console
 
 from dfqbench.errors import UserError
 from dfqbench.paths import REPORTED
-from dfqbench.tables import Cell, build_leaderboard, format_cell, to_csv, to_markdown, to_rich
+from dfqbench.tables import Entry, build_leaderboard, format_cell, to_csv, to_markdown, to_rich
 from dfqbench.tables.identity import with_measurement_identity
 from dfqbench.tables.leaderboard import row_kind, variant_of
 from dfqbench.tables.render import CSV_FIELDS
@@ -175,8 +175,8 @@ def test_failed_rows_are_counted_not_averaged(frame):
 def test_fp_row_in_every_group(frame):
     lb = build_leaderboard(frame)
     for bits in lb.bits:
-        assert lb.cell("fp", bits, V) == Cell(90.0, None, 1)
-        assert lb.cell("fp", bits, D) == Cell(89.5, None, 1)
+        assert lb.cell("fp", bits, V) == Entry(90.0, None, 1)
+        assert lb.cell("fp", bits, D) == Entry(89.5, None, 1)
 
 
 def test_marks_are_the_best_method_and_those_not_significantly_below_it(frame):
@@ -430,7 +430,7 @@ def test_a_repeated_seed_is_refused_and_fp_rows_of_several_profiles_are_one_row(
                                                   & (frame["model"] == D) & (frame["seed"] == 1)]]))
     fp_quick = frame[frame["method"] == "fp"].assign(profile="quick")
     board = build_leaderboard(pd.concat([frame, fp_quick], ignore_index=True), methods=["maskaq"])
-    assert board.cell("fp", "4w4a", V) == Cell(90.0, None, 1)
+    assert board.cell("fp", "4w4a", V) == Entry(90.0, None, 1)
     other_weights = frame[frame["method"] == "fp"].assign(weights_hash="b" * 64)
     with pytest.raises(UserError, match=r"'fp' on fmnist_vit differ in weights_hash"):
         build_leaderboard(pd.concat([frame.assign(weights_hash="a" * 64), other_weights], ignore_index=True))
@@ -493,7 +493,7 @@ def test_reported_rows(frame):
     ]
     assert all(r.kind == "reported" and not r.is_data_free_method for r in lb.rows[7:])
     assert lb.row("maskaq [reported: paper-b]").source == "paper-b"
-    assert lb.cell("maskaq [reported: paper-a]", "4w4a", V) == Cell(75.5, None, None)
+    assert lb.cell("maskaq [reported: paper-a]", "4w4a", V) == Entry(75.5, None, None)
     assert lb.cell("maskaq [reported: paper-b]", "4w4a", V).mean == 73.0
     assert lb.cell("maskaq [reported: paper-a]", "4w4a", D) is None
     for bits in lb.bits:

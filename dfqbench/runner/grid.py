@@ -11,7 +11,7 @@ from dfqbench.api import CALIBRATORS, FP, METHODS, SYNTHESIZERS, Method
 from dfqbench.errors import UserError
 from dfqbench.naming import did_you_mean
 from dfqbench.quant.bits import BitWidth
-from dfqbench.runner.overrides import STAGES, json_value, parse_set_options, parse_typed, variant_label
+from dfqbench.runner.overrides import CONFIG_SECTIONS, json_value, parse_set_options, parse_typed, variant_label
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,7 +33,7 @@ class MethodSpec:
     def overrides_json(self) -> str:
         """The variant as JSON of typed values: one config, one spelling, one cell id."""
         return json.dumps({stage: {k: json_value(v) for k, v in self.overrides.get(stage, {}).items()}
-                           for stage in STAGES}, sort_keys=True)
+                           for stage in CONFIG_SECTIONS}, sort_keys=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,7 +83,7 @@ def resolve_method(entry: str, raw: dict[str, dict[str, str]], label: str | None
              for stage, (cls, name) in plugins.items()}
     from_tuning = {stage: parse_typed(cls.Config, (tuned or {}).get(stage, {}), stage, name)
                    for stage, (cls, name) in plugins.items()}
-    merged = {stage: {**from_tuning[stage], **typed[stage]} for stage in STAGES}
+    merged = {stage: {**from_tuning[stage], **typed[stage]} for stage in CONFIG_SECTIONS}
     has_variant = any(merged.values())
     return MethodSpec(label or variant_label(entry, typed, tuned=bool(tuned)), base.synthesizer, base.calibrator,
                       dict(base.synth_overrides), dict(base.calib_overrides), merged if has_variant else {},

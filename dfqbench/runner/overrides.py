@@ -12,16 +12,16 @@ from dfqbench.errors import UserError
 from dfqbench.naming import did_you_mean
 
 TRUE, FALSE = {"true", "on", "yes", "1"}, {"false", "off", "no", "0"}
-STAGES = ("synth", "calib")
+CONFIG_SECTIONS = ("synth", "calib")  # the --set prefixes: the synthesizer's and the calibrator's config
 
 
 def parse_set_options(items: list[str]) -> dict[str, dict[str, str]]:
     """``["synth.se=off", "calib.gamma=5"]`` -> ``{"synth": {"se": "off"}, "calib": {"gamma": "5"}}`` (raw strings)."""
-    parsed: dict[str, dict[str, str]] = {stage: {} for stage in STAGES}
+    parsed: dict[str, dict[str, str]] = {stage: {} for stage in CONFIG_SECTIONS}
     for item in items:
         key, sep, value = item.partition("=")
         stage, dot, field = key.strip().partition(".")
-        if not sep or not dot or not field or stage not in STAGES:
+        if not sep or not dot or not field or stage not in CONFIG_SECTIONS:
             raise UserError(f"malformed --set '{item}' (expected synth.KEY=VALUE or calib.KEY=VALUE)")
         parsed[stage][field] = value.strip()
     return parsed
@@ -103,6 +103,6 @@ def variant_label(method: str, overrides: dict[str, dict[str, Any]], tuned: bool
 
     Built from the typed values, so ``se=off``, ``se=false`` and ``se=0`` give one label."""
     parts = ["tuned"] if tuned else []
-    parts += [f"{key}={canonical_text(value)}" for stage in STAGES
+    parts += [f"{key}={canonical_text(value)}" for stage in CONFIG_SECTIONS
               for key, value in sorted(overrides.get(stage, {}).items())]
     return f"{method}[{','.join(parts)}]" if parts else method

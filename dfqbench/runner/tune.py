@@ -21,7 +21,7 @@ from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS
 from dfqbench.atomic import atomic_path
 from dfqbench.errors import UserError
 from dfqbench.runner.grid import MethodSpec, resolve_method
-from dfqbench.runner.overrides import STAGES, canonical_text
+from dfqbench.runner.overrides import CONFIG_SECTIONS, canonical_text
 
 TUNING_FORMAT = 1
 
@@ -40,7 +40,7 @@ def tunable_grid(method: str) -> list[dict[str, dict[str, Any]]]:
                         f"methods that do: {', '.join(tunable) or 'none'}")
     points = []
     for values in itertools.product(*(axis[2] for axis in axes)):
-        point = {stage: {} for stage in STAGES}
+        point = {stage: {} for stage in CONFIG_SECTIONS}
         for (stage, key, _), value in zip(axes, values, strict=True):
             point[stage][key] = value
         points.append(point)
@@ -50,7 +50,7 @@ def tunable_grid(method: str) -> list[dict[str, dict[str, Any]]]:
 def grid_specs(method: str) -> list[MethodSpec]:
     """One variant row per grid point (``sardfq[apa_weight=10.0]``)."""
     return [resolve_method(method, {stage: {k: canonical_text(v) for k, v in point[stage].items()}
-                                    for stage in STAGES})
+                                    for stage in CONFIG_SECTIONS})
             for point in tunable_grid(method)]
 
 
@@ -99,7 +99,7 @@ def load_tuning(path: Path) -> Tuning:
         raw = Path(path).read_bytes()
         record = json.loads(raw)
         choice = record["choice"]
-        overrides = {stage: dict(choice.get(stage, {})) for stage in STAGES}
+        overrides = {stage: dict(choice.get(stage, {})) for stage in CONFIG_SECTIONS}
         method, model = record["method"], record["model"]
     except FileNotFoundError:
         raise UserError(f"tuning file not found: {path}") from None

@@ -5,7 +5,7 @@ calibrator) and :mod:`dfqbench.tables.claims` (the papers' claims tested); the s
 :mod:`dfqbench.tables.stats`.
 """
 
-from dfqbench.tables.leaderboard import Cell, Leaderboard, Row, build_leaderboard
+from dfqbench.tables.leaderboard import Entry, Leaderboard, Row, build_leaderboard
 from dfqbench.tables.render import format_cell, to_csv, to_markdown, to_rich
 
-__all__ = ["Cell", "Leaderboard", "Row", "build_leaderboard", "format_cell", "to_csv", "to_markdown", "to_rich"]
+__all__ = ["Entry", "Leaderboard", "Row", "build_leaderboard", "format_cell", "to_csv", "to_markdown", "to_rich"]

@@ -34,7 +34,7 @@ from rich.text import Text
 
 from dfqbench.api import LOWER_REFERENCE, ORACLE
 from dfqbench.errors import UserError
-from dfqbench.tables.leaderboard import Cell, Column, Leaderboard, Row, variant_of
+from dfqbench.tables.leaderboard import Column, Entry, Leaderboard, Row, variant_of
 from dfqbench.tables.render import EMPTY, caption, column_title, md_table, sectioned_markdown
 from dfqbench.tables.stats import LEVEL, bootstrap_means, percentile_interval
 
@@ -88,7 +88,7 @@ class GapTable:
         return self.gaps.get((synthesizer, calibrator, bits, model))
 
 
-def bootstrap_gap(method: Cell, noise: Cell, real: Cell) -> tuple[tuple[float, float], tuple[float, float]]:
+def bootstrap_gap(method: Entry, noise: Entry, real: Entry) -> tuple[tuple[float, float], tuple[float, float]]:
     """The percentile intervals of the gap closed and of its denominator ``real - noise`` over the same
     bootstrap draws of the three rows' seeds (see the module docstring). A draw with a zero denominator
     gives an infinite or nan ratio; an interval that reaches one is not finite."""
@@ -116,7 +116,7 @@ def reference_calibrator(calibrator: str, refs: Mapping[tuple[str, str], Row]) -
     return REFERENCE_CALIBRATOR.get(calibrator, calibrator)
 
 
-def column_gap(row: Row, reference: str, cells: tuple[Cell | None, Cell | None, Cell | None]) -> Gap:
+def column_gap(row: Row, reference: str, cells: tuple[Entry | None, Entry | None, Entry | None]) -> Gap:
     """The gap of ``row`` from its cell and its references' cells (method, noise+C, real+C) in one column."""
     method, noise, real = cells
     base = dict(label=row.label, synthesizer=row.synthesizer, calibrator=row.calibrator,

@@ -28,7 +28,7 @@ from dfqbench.api import FP, METHODS, SYNTHESIZERS, synthesizer_role
 from dfqbench.errors import UserError
 from dfqbench.profiles import PROFILES
 from dfqbench.quant.bits import BitWidth
-from dfqbench.tables.cell import Cell
+from dfqbench.tables.entry import Entry
 from dfqbench.tables.identity import as_text, check_one_experiment, with_measurement_identity
 from dfqbench.tables.marks import ColumnStats, column_stats
 
@@ -43,7 +43,7 @@ VARIANT = re.compile(r"^(?P<method>[^\[\]\s]+)\[[^\]]*\]$")  # 'maskaq[se=false]
 Key = tuple[str, str, str]  # (row label, bits, model)
 Column = tuple[str, str]  # (bits, model)
 
-__all__ = ["Cell", "Leaderboard", "Row", "build_leaderboard", "row_kind", "variant_of"]
+__all__ = ["Entry", "Leaderboard", "Row", "build_leaderboard", "row_kind", "variant_of"]
 
 
 def row_kind(label: str, synthesizers: Iterable[str], is_fp: bool) -> str:
@@ -89,7 +89,7 @@ class Leaderboard:
     rows: list[Row]
     bits: list[str]
     models: list[str]
-    cells: dict[Key, Cell]
+    cells: dict[Key, Entry]
     stats: dict[Column, ColumnStats] = field(default_factory=dict)
     n_failed: int = 0
     caption: dict[str, list[str]] = field(default_factory=dict)  # e.g. {'profile': ['bench'], 'seeds': ['0', '1']}
@@ -100,7 +100,7 @@ class Leaderboard:
         """(bits, model) per column, bit-width groups outermost."""
         return [(b, m) for b in self.bits for m in self.models]
 
-    def cell(self, label: str, bits: str, model: str) -> Cell | None:
+    def cell(self, label: str, bits: str, model: str) -> Entry | None:
         return self.cells.get((label, bits, model))
 
     def column_stats(self, bits: str, model: str) -> ColumnStats:
@@ -365,11 +365,11 @@ def _ordered_rows(sel_ok: pd.DataFrame, results: _Results, asked_labels: list[st
 # --- aggregate and test ----------------------------------------------------------------------------------------------
 
 
-def _aggregated(sel_ok: pd.DataFrame, rows: list[Row], col_bits: list[str], col_models: list[str]) -> dict[Key, Cell]:
-    """One Cell per (row, bits, model) over seeds, after checking that its rows are one experiment; the fp row's
+def _aggregated(sel_ok: pd.DataFrame, rows: list[Row], col_bits: list[str], col_models: list[str]) -> dict[Key, Entry]:
+    """One Entry per (row, bits, model) over seeds, after checking that its rows are one experiment; the fp row's
     cell is repeated in every bit-width group."""
     fp_rows = {r.label for r in rows if r.kind == "fp"}
-    cells: dict[Key, Cell] = {}
+    cells: dict[Key, Entry] = {}
     for (label, bw, model), group in sel_ok.groupby(["method", "bits", "model"], sort=False):
         if model not in col_models:
             continue
@@ -377,7 +377,7 @@ def _aggregated(sel_ok: pd.DataFrame, rows: list[Row], col_bits: list[str], col_
         if label in fp_rows and "seed" in group.columns:
             group = group.drop_duplicates("seed")  # the same evaluation, stored once per profile or preset
         seeds = group["seed"].map(as_text).tolist() if "seed" in group.columns else ()
-        cell = Cell.of(group["top1"].astype(float).tolist(), seeds)
+        cell = Entry.of(group["top1"].astype(float).tolist(), seeds)
         if label in fp_rows:
             for b in col_bits:
                 cells.setdefault((label, b, model), cell)
@@ -386,7 +386,7 @@ def _aggregated(sel_ok: pd.DataFrame, rows: list[Row], col_bits: list[str], col_
     return cells
 
 
-def _tested(rows: list[Row], cells: dict[Key, Cell], columns: list[Column]) -> dict[Column, ColumnStats]:
+def _tested(rows: list[Row], cells: dict[Key, Entry], columns: list[Column]) -> dict[Column, ColumnStats]:
     """Each column's marks, variant comparisons and MDEs over its data-free method rows."""
     methods = [r.label for r in rows if r.is_data_free_method]
     method_of = {label: variant_of(label) for label in methods if variant_of(label) in methods}
@@ -480,7 +480,7 @@ def _reported_rows(
     col_bits: list[str],
     col_models: list[str],
     asked_labels: list[str] | None,
-) -> tuple[list[Row], dict[Key, Cell]]:
+) -> tuple[list[Row], dict[Key, Entry]]:
     absent = [c for c in REPORTED_COLUMNS if c not in reported.columns]
     if absent:
         raise UserError(f"reported numbers lack required column(s) {', '.join(absent)} "
@@ -500,7 +500,7 @@ def _reported_rows(
     sources = _unique(rep["source"])
 
     out_rows: list[Row] = []
-    cells: dict[Key, Cell] = {}
+    cells: dict[Key, Entry] = {}
     for method in methods:
         for source in sources:
             part = rep[(rep["method"] == method) & (rep["source"] == source)]
@@ -511,5 +511,5 @@ def _reported_rows(
             for entry in part.itertuples(index=False):
                 targets = col_bits if entry.bits == FP else [entry.bits]
                 for b in targets:
-                    cells.setdefault((label, b, entry.backbone), Cell(float(entry.top1), None, None))
+                    cells.setdefault((label, b, entry.backbone), Entry(float(entry.top1), None, None))
     return out_rows, cells

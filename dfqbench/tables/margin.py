@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from dfqbench.api import LOWER_REFERENCE, ORACLE
-from dfqbench.tables.leaderboard import Cell, build_leaderboard
+from dfqbench.tables.leaderboard import Entry, build_leaderboard
 from dfqbench.tables.render import format_cell
 from dfqbench.tables.stats import welch_from_moments
 
@@ -57,8 +57,8 @@ def rows_of(calibrator: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class Margin:
     bits: str
-    low: Cell | None
-    high: Cell | None
+    low: Entry | None
+    high: Entry | None
     model: str = ""
     calibrator: str = KD
 

@@ -26,7 +26,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from dfqbench.tables.cell import Cell
+from dfqbench.tables.entry import Entry
 from dfqbench.tables.stats import (
     ALPHA,
     TTest,
@@ -95,7 +95,7 @@ def _holm_comparisons(tests: dict[str, tuple[str, TTest]]) -> dict[str, Comparis
             for (label, (against, test)), p in zip(tests.items(), adjusted, strict=True)}
 
 
-def versus_best(cells: Mapping[str, Cell]) -> tuple[str | None, dict[str, Comparison]]:
+def versus_best(cells: Mapping[str, Entry]) -> tuple[str | None, dict[str, Comparison]]:
     """The best row of ``cells`` (highest mean among n >= 2; the first on a tie) and every other such row against
     it: Welch, two-sided, Holm over these comparisons."""
     tested = {label: cell for label, cell in cells.items() if cell.tested}
@@ -107,7 +107,7 @@ def versus_best(cells: Mapping[str, Cell]) -> tuple[str | None, dict[str, Compar
     return best, _holm_comparisons(tests)
 
 
-def paired_with_methods(cells: Mapping[str, Cell], method_of: Mapping[str, str]) -> dict[str, Comparison]:
+def paired_with_methods(cells: Mapping[str, Entry], method_of: Mapping[str, str]) -> dict[str, Comparison]:
     """Each variant of ``method_of`` (variant label -> method label) against its method, paired by seed over the
     seeds both rows have (at least 2), two-sided, Holm over each method's variants (one family per method)."""
     families: dict[str, dict[str, tuple[str, TTest]]] = {}
@@ -123,7 +123,7 @@ def paired_with_methods(cells: Mapping[str, Cell], method_of: Mapping[str, str])
     return {variant: out[variant] for variant in method_of if variant in out}
 
 
-def column_mde(cells: Mapping[str, Cell]) -> Detectable | None:
+def column_mde(cells: Mapping[str, Entry]) -> Detectable | None:
     """The column's minimum detectable difference at 80 % power (module docstring); None below 2 seeds."""
     tested = [cell for cell in cells.values() if cell.tested]
     if not tested:
@@ -154,7 +154,7 @@ def ablation_method(labels: list[str], method_of: Mapping[str, str]) -> str | No
     return None
 
 
-def column_stats(method_cells: Mapping[str, Cell], method_of: Mapping[str, str],
+def column_stats(method_cells: Mapping[str, Entry], method_of: Mapping[str, str],
                  variants: frozenset[str] = frozenset()) -> ColumnStats:
     """Marks, paired comparisons and MDEs of one column from its data-free method cells (label -> cell).
 

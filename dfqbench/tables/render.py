@@ -18,7 +18,7 @@ import io
 from rich.table import Table
 from rich.text import Text
 
-from dfqbench.tables.leaderboard import Cell, Leaderboard, Row, variant_of
+from dfqbench.tables.leaderboard import Entry, Leaderboard, Row, variant_of
 from dfqbench.tables.marks import Comparison
 from dfqbench.tables.stats import ALPHA, LEVEL, POWER
 
@@ -29,7 +29,7 @@ UNTESTED = "untested"
 PAIRED_TITLE = "variant − method, paired (Bonferroni CI, Holm p)"
 
 
-def format_cell(cell: Cell | None, interval: str = "std", untested: bool = False) -> str:
+def format_cell(cell: Entry | None, interval: str = "std", untested: bool = False) -> str:
     """Two decimals: 'mean ± std (n=N)' or 'mean [low, high] (n=N)' (``interval='ci'``), 'mean (n=1)' ('mean
     (n=1: untested)' with ``untested``), 'value' for a published number, '–' for none."""
     if cell is None:

@@ -1,4 +1,4 @@
-"""One table cell: top-1 of one (row, bits, model) over seeds."""
+"""One table entry: top-1 of one (row, bits, model) over seeds (a grid cell, aggregated)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dfqbench.tables.stats import LEVEL, mean_interval
 
 
 @dataclass(frozen=True)
-class Cell:
+class Entry:
     """Top-1 of one (row, bits, model): mean, sample std (None for one value) and n (None for a published number).
 
     ``values`` and ``seeds`` keep the per-seed numbers for the tests (not part of equality).
@@ -23,7 +23,7 @@ class Cell:
     seeds: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @classmethod
-    def of(cls, values: Sequence[float], seeds: Sequence[str] = ()) -> Cell:
+    def of(cls, values: Sequence[float], seeds: Sequence[str] = ()) -> Entry:
         n = len(values)
         mean = math.fsum(values) / n
         std = math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else None
