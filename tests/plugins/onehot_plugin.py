@@ -6,48 +6,58 @@ Run it with:  dfqbench run --plugin tests/plugins/onehot_plugin.py --methods one
 import dataclasses
 
 import torch
-import torch.nn.functional as F
 
-from dfqbench.api import ModelContext, Synthesizer, SyntheticSet, register_method, register_synthesizer
+from dfqbench.api import ModelContext, SyntheticSet, register_method, register_synthesizer
 from dfqbench.config import Config
+from dfqbench.kit.images import init_images, pixel_step, random_labels
+from dfqbench.kit.iterative import IterativeSynthesizer
+from dfqbench.kit.priors import one_hot_loss
+from dfqbench.kit.schedules import cosine_to
 
 
 def total_variation(x: torch.Tensor) -> torch.Tensor:
-    """``||dx|| + ||dy||`` over the whole batch (Frobenius norms, not squared)."""
+    """``TV(x) = ||dx|| + ||dy||`` over the whole batch (Frobenius norms, not squared)."""
     return (x[..., 1:, :] - x[..., :-1, :]).norm() + (x[..., :, 1:] - x[..., :, :-1]).norm()
 
 
+@dataclasses.dataclass
+class Batch:
+    images: torch.Tensor               # the pixels being optimised (a leaf)
+    labels: torch.Tensor
+    optimizer: torch.optim.Optimizer
+
+
 @register_synthesizer("onehot")
-class OneHotInversion(Synthesizer):
-    """``L = CE(f_FP(x), y) + w_TV * TV(x)``, labels drawn uniformly, Adam on the pixels."""
+class OneHotInversion(IterativeSynthesizer):
+    """``L = CE(f_FP(x), y) + w_TV TV(x)``, labels drawn uniformly; Adam on the pixels, cosine to 0."""
 
     version = 1
     paper = "example plugin (README: Add a method)"
 
     @dataclasses.dataclass(frozen=True)
     class Config(Config):
-        lr: float = 0.1
+        one_hot: bool = True
+        tv: bool = True
         tv_weight: float = 1e-4
+        lr: float = 0.1
 
-    def synthesize(self, ctx: ModelContext) -> SyntheticSet:
-        budget, low_high = ctx.profile, ctx.pixel_bounds()
-        images, labels = [], []
-        for start in range(0, budget.n_images, budget.synth_batch_size):
-            n = min(budget.synth_batch_size, budget.n_images - start)
-            y = torch.randint(0, ctx.num_classes, (n,), generator=ctx.generator).to(ctx.device)
-            x = torch.randn(n, *ctx.input_size, generator=ctx.generator).to(ctx.device).requires_grad_()
-            opt = torch.optim.Adam([x], lr=self.config.lr)
-            for _ in range(budget.synth_steps):
-                loss = F.cross_entropy(ctx.teacher(x), y) + self.config.tv_weight * total_variation(x)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
-                with torch.no_grad():
-                    x.copy_(torch.max(torch.min(x, low_high[1]), low_high[0]))
-            images.append(x.detach())
-            labels.append(y)
-            ctx.progress(start + n, budget.n_images)
-        return SyntheticSet(torch.cat(images), torch.cat(labels))
+    def start_batch(self, ctx: ModelContext, n: int) -> Batch:
+        images = init_images(ctx, n)
+        return Batch(images, random_labels(ctx, n), torch.optim.Adam([images], lr=self.config.lr))
+
+    def step(self, ctx: ModelContext, state: Batch, step: int, total: int) -> None:
+        cfg, terms = self.config, {}
+        for group in state.optimizer.param_groups:
+            group["lr"] = cosine_to(step, total, cfg.lr, 0.0)
+        if cfg.one_hot:
+            terms["one_hot"] = one_hot_loss(ctx.teacher(state.images), state.labels)
+        if cfg.tv:
+            terms["tv"] = cfg.tv_weight * total_variation(state.images)
+        pixel_step(ctx, state.images, state.optimizer, terms)
+
+    def finish_batch(self, ctx: ModelContext, state: Batch) -> SyntheticSet:
+        return SyntheticSet(state.images.detach(), state.labels)
 
 
-register_method("onehot", "onehot", "kd", paper="example plugin", description="one-hot inversion + logit KD")
+register_method("onehot", "onehot", "kd", paper="example plugin", description="one-hot inversion + logit KD",
+                ablations={"tv": ("synth.tv=false",)})
