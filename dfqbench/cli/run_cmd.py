@@ -84,6 +84,7 @@ def run_command(
     from dfqbench.registry import load_plugin_file
     from dfqbench.runner.grid import expand_grid, parse_seeds
     from dfqbench.runner.overrides import parse_set_options
+    from dfqbench.runner.plan import plan_grid
     from dfqbench.runner.shard import parse_shard, select_shard
     from dfqbench.runner.tune import load_tuning
 
@@ -104,15 +105,17 @@ def run_command(
         cells = [cell for model in model_names
                  for cell in expand_grid(method_specs(names, raw, label, ablations, tuned_for(tunings, model, names)),
                                          [model], bit_list, seed_list)]
-    if shard is not None:
-        index, count = parse_shard(shard)
-        total, cells = len(cells), select_shard(cells, index, count)
-        console.print(f"shard {index}/{count}: {len(cells)} of the grid's {total} cells", highlight=False)
-        if not cells:
-            return
+    shard_part = parse_shard(shard) if shard is not None else None
     settings = make_settings(preset, preset_set or [], profile, device, cache_dir, limit, data_dir, imagenet,
                              save_models, checkpoint_dir)
-    execute(cells, settings, store, out)
+    plan = plan_grid(cells, settings)  # bad input fails here, before any work
+    if shard_part is not None:
+        index, count = shard_part
+        total, plan = len(plan), select_shard(plan, index, count)
+        console.print(f"shard {index}/{count}: {len(plan)} of the grid's {total} cells", highlight=False)
+        if not plan:
+            return
+    execute(plan, settings, store, out)
 
 
 def method_specs(names: list[str], raw: dict, label: str | None, ablations: bool, tuned: dict) -> list:
@@ -138,18 +141,18 @@ def tuned_for(tunings: list, model: str, names: list[str]) -> dict:
     return {method: (tuned_overrides(t), t.sha256) for method, t in mine.items()}
 
 
-def execute(cells, settings, store_path: Path, out: Path) -> None:
+def execute(plan, settings, store_path: Path, out: Path) -> None:
     """Run the grid, then print and write its leaderboard; exit 1 if a cell failed, 130 if interrupted."""
     from dfqbench.store.sqlite import ResultStore
 
-    report = run_with_display(cells, settings, store_path)
+    report = run_with_display(plan, settings, store_path)
     with ResultStore(store_path) as store:
         ids = [row["cell_id"] for row in report.done + report.skipped + report.failed]
         frame = store.to_frame(cell_id=ids)
     if len(frame):
         print_and_write(frame, out, title=f"profile {settings.profile.name} · preset {settings.preset.name}")
     if report.failed:
-        err_console.print(f"{len(report.failed)} of {len(cells)} cells failed:", highlight=False)
+        err_console.print(f"{len(report.failed)} of {len(plan)} cells failed:", highlight=False)
         for row in report.failed:
             err_console.print(f"  {row['method']} · {row['model']} · {row['bits']} · seed {row['seed']}: "
                               f"{row['error']}", highlight=False, markup=False)

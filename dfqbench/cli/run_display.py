@@ -113,12 +113,12 @@ class LogReporter(Reporter):
         self.say(f"[{index + 1}/{self.total}] {cell.describe()}: {elsewhere_status(holder)}")
 
 
-def run_with_display(cells, settings, store_path: Path):
-    """Run the grid with the terminal's progress display (or log lines when redirected); return its report."""
-    from dfqbench.runner.run import prepare_grid, run_grid
+def run_with_display(plan, settings, store_path: Path):
+    """Run a planned grid (:func:`dfqbench.runner.plan.plan_grid`: bad input has failed there, before any display
+    or work) with the terminal's progress display, or log lines when redirected; return its report."""
+    from dfqbench.runner.run import run_plan
     from dfqbench.store.sqlite import ResultStore
 
-    backbones = prepare_grid(cells)  # bad input fails here, before any display or work
     display = RichReporter() if err_console.is_terminal else LogReporter()
     with ResultStore(store_path) as store, display as reporter:
-        return run_grid(cells, settings, store, reporter, load=backbones.__getitem__)
+        return run_plan(plan, settings, store, reporter)

@@ -53,6 +53,7 @@ def tune_command(
     from dfqbench.quant.bits import parse_bit_list
     from dfqbench.registry import load_plugin_file
     from dfqbench.runner.grid import expand_grid, parse_seeds
+    from dfqbench.runner.plan import plan_grid
     from dfqbench.runner.tune import TUNING_FORMAT, grid_specs, summarise, write_tuning
 
     for path in plugin or []:
@@ -68,7 +69,7 @@ def tune_command(
     settings = make_settings(preset, [], profile, device, cache_dir, limit, data_dir, imagenet, None, checkpoint_dir)
     settings = dataclasses.replace(settings, split="val", val_from_train=val_from_train)
     cells = [cell for _, model, specs in plan for cell in expand_grid(specs, [model], bit_list, seed_list)]
-    report = run_with_display(cells, settings, store)
+    report = run_with_display(plan_grid(cells, settings), settings, store)
     if report.interrupted:
         raise typer.Exit(130)
     rows = report.done + report.skipped + report.failed

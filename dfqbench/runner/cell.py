@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 
 from dfqbench.api import CALIBRATORS, SYNTHESIZERS, CalibrationSource, ModelContext, SyntheticSet
 from dfqbench.data.splits import eval_batches, train_image_sampler
+from dfqbench.errors import UserError
 from dfqbench.evaluate import EVAL_BATCH_SIZE, evaluate
 from dfqbench.profiles import Profile, budget_for
 from dfqbench.quant.preset import QuantPreset
@@ -125,8 +126,30 @@ def base_row(cell: Cell, backbone: Backbone, settings: RunSettings) -> dict:
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
 
 
-def run_cell(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, progress: StageProgress) -> dict:
-    """Compute the cell and return its measurements (raises on failure; the caller records it)."""
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def cell_row(planned, settings: RunSettings, progress: StageProgress) -> dict:
+    """The cell's whole stored row: its identity and provenance, then its measurements or why it failed.
+
+    ``planned`` is a :class:`dfqbench.runner.plan.PlannedCell`. A failing plugin or NaN makes a failed row;
+    Ctrl-C and bad input propagate."""
+    row, started = base_row(planned.cell, planned.backbone, settings), time.time()
+    if planned.synth is not None:
+        row.update(synth_config=planned.synth.config.to_json(), calib_config=planned.calib.config.to_json())
+    try:
+        return {**row, **run_cell(planned, settings, progress)}
+    except (KeyboardInterrupt, UserError):
+        raise
+    except Exception as exc:
+        return {**row, "status": "failed", "error": first_line(exc), "seconds_total": time.time() - started}
+
+
+def run_cell(planned, settings: RunSettings, progress: StageProgress) -> dict:
+    """Compute the planned cell and return its measurements (raises on failure)."""
+    cell, backbone = planned.cell, planned.backbone
     device, times = settings.device, {}
     model = backbone.model.to(device).eval()
     with PeakMemory(device) as memory:
@@ -134,7 +157,7 @@ def run_cell(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, p
         if cell.method.is_fp:
             evaluated, cached = model, None
         else:
-            evaluated, cached, times = calibrated_student(cell, backbone, settings, row, progress)
+            evaluated, cached, times = calibrated_student(planned, settings, progress)
         t0 = time.time()
         batches = eval_batches(backbone.dataset, backbone.data_config, settings.eval_batch_size, settings.limit,
                                settings.data_dir, settings.imagenet, settings.split, settings.val_from_train)
@@ -197,18 +220,16 @@ def synthetic_set(synth, key: str, cell: Cell, settings: RunSettings, context,
     return synthetic, hit is not None
 
 
-def calibrated_student(cell: Cell, backbone: Backbone, settings: RunSettings, row: dict, progress: StageProgress):
-    synth, calib = plugin_configs(cell)
-    row.update(synth_config=synth.config.to_json(), calib_config=calib.config.to_json())
+def calibrated_student(planned, settings: RunSettings, progress: StageProgress):
+    cell, backbone, synth, calib = planned.cell, planned.backbone, planned.synth, planned.calib
     device, model = settings.device, backbone.model
     teacher = wrap_model(model, settings.preset, cell.bits).to(device).eval().requires_grad_(False)
     student = wrap_model(model, settings.preset, cell.bits).to(device).eval()
     set_quant_state(student, QuantState.QUANTIZE)  # uninitialised ranges set themselves on the first batch
     context = model_context(cell, backbone, settings, teacher, student, synth, progress,
-                            settings.checkpoints(row["cell_id"]))
+                            settings.checkpoints(planned.cell_id))
     times = {}
-    key = synthesis_key(synth, cell, backbone, settings)
-    synthetic, cached = synthetic_set(synth, key, cell, settings, context, times)
+    synthetic, cached = synthetic_set(synth, planned.set_key, cell, settings, context, times)
     synthetic = SyntheticSet(synthetic.images.to(device),
                              None if synthetic.labels is None else synthetic.labels.to(device))
     t0 = time.time()
@@ -219,9 +240,10 @@ def calibrated_student(cell: Cell, backbone: Backbone, settings: RunSettings, ro
     if settings.save_models is not None:
         settings.save_models.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
-        save_file(state, str(settings.save_models / f"{row['cell_id']}.safetensors"),
-                  metadata={"cell": json.dumps({k: row[k] for k in ("method", "model", "bits", "seed")})})
+        label = {"method": cell.method.label, "model": cell.model, "bits": cell.bits_label, "seed": cell.seed}
+        save_file(state, str(settings.save_models / f"{planned.cell_id}.safetensors"),
+                  metadata={"cell": json.dumps(label)})
     return student, int(cached), times
 
 
-__all__ = ["RunSettings", "base_row", "cell_key", "run_cell", "stage_seed"]
+__all__ = ["RunSettings", "base_row", "cell_key", "cell_row", "run_cell", "stage_seed"]
