@@ -12,16 +12,18 @@ C = TypeVar("C", bound="Config")
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Base of every config: a frozen dataclass with a ``VERSION``.
+    """Base of every config: a frozen dataclass with a ``CONFIG_VERSION``.
 
-    Bump ``VERSION`` whenever the meaning of a field changes; it is part of
-    the JSON form and so of the hash.
+    ``CONFIG_VERSION`` versions the config itself: bump it whenever the meaning of a field changes. It is
+    serialised as ``"version"`` in the JSON form and so enters the hash. It is not a plugin's ``version``
+    (:class:`dfqbench.api.Plugin`), which versions the plugin's numbers; a config that is not a plugin's (the
+    quantizer preset) carries its numbers' version here, and bumps it when its numbers change.
     """
 
-    VERSION: ClassVar[int] = 1
+    CONFIG_VERSION: ClassVar[int] = 1
 
     def to_dict(self) -> dict[str, Any]:
-        return {"type": type(self).__name__, "version": self.VERSION, **dataclasses.asdict(self)}
+        return {"type": type(self).__name__, "version": self.CONFIG_VERSION, **dataclasses.asdict(self)}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
@@ -33,11 +35,11 @@ class Config:
     @classmethod
     def from_dict(cls: type[C], data: dict[str, Any]) -> C:
         data = dict(data)
-        kind, version = data.pop("type", cls.__name__), data.pop("version", cls.VERSION)
+        kind, version = data.pop("type", cls.__name__), data.pop("version", cls.CONFIG_VERSION)
         if kind != cls.__name__:
             raise ValueError(f"expected a {cls.__name__} config, got {kind}")
-        if version != cls.VERSION:
-            raise ValueError(f"{cls.__name__} version {version} is not the current version {cls.VERSION}")
+        if version != cls.CONFIG_VERSION:
+            raise ValueError(f"{cls.__name__} version {version} is not the current version {cls.CONFIG_VERSION}")
         fields = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(fields))
         if unknown:

@@ -223,7 +223,7 @@ def test_the_two_presets_hash_differently():
 def test_json_round_trip(preset):
     text = preset.to_json()
     data = json.loads(text)
-    assert data["type"] == "QuantPreset" and data["version"] == QuantPreset.VERSION
+    assert data["type"] == "QuantPreset" and data["version"] == QuantPreset.CONFIG_VERSION
     back = QuantPreset.from_json(text)
     assert back == preset
     assert back.to_json() == text
@@ -236,6 +236,6 @@ def test_from_json_rejects_other_types_versions_and_fields():
     with pytest.raises(ValueError, match="QuantPreset"):
         QuantPreset.from_dict({**data, "type": "Other"})
     with pytest.raises(ValueError, match="version"):
-        QuantPreset.from_dict({**data, "version": QuantPreset.VERSION + 1})
+        QuantPreset.from_dict({**data, "version": QuantPreset.CONFIG_VERSION + 1})
     with pytest.raises(ValueError, match="bogus"):
         QuantPreset.from_dict({**data, "bogus": 1})

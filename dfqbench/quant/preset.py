@@ -27,7 +27,7 @@ class QuantPreset(Config):
     - ``first_last_8bit``: patch embedding and every classifier head at 8 bits.
     """
 
-    VERSION: ClassVar[int] = 2
+    CONFIG_VERSION: ClassVar[int] = 2  # 2: lsq zero points lift the grid to the first batch's minimum, train unscaled
 
     name: str = "standard"
     act_learnable: bool = True
