@@ -18,6 +18,7 @@ from dfqbench.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = ROOT / "tests" / "plugins" / "onehot_plugin.py"
+MARGIN_CSV = ROOT / "results" / "zoo_margin_bench.csv"
 SMOKE = ["--profile", "smoke", "--limit", "64"]
 
 
@@ -132,9 +133,9 @@ def test_a_failing_cell_is_reported_and_exits_non_zero(tmp_path, capsys, monkeyp
     (["run", "--plugin", "/nonexistent/plugin.py"], "plugin file not found"),
     (["table", "--from", "/nonexistent/results.csv"], "/nonexistent/results.csv"),
     (["zoo", "margin", "--from", "/nonexistent/results.csv"], "/nonexistent/results.csv"),
-    (["zoo", "margin", "--models", "fmnist_vitt"], "fmnist_vit"),
-    (["zoo", "margin", "--models", "fmnist_deit"], "no results for models fmnist_deit"),
-    (["zoo", "margin", "--bar", "strict"], "unknown --bar 'strict'"),
+    (["zoo", "margin", "--from", str(MARGIN_CSV), "--models", "fmnist_vitt"], "fmnist_vit"),
+    (["zoo", "margin", "--from", str(MARGIN_CSV), "--models", "fmnist_deit"], "no results for models fmnist_deit"),
+    (["zoo", "margin", "--from", str(MARGIN_CSV), "--bar", "strict"], "unknown --bar 'strict'"),
     (["list", "method"], "did you mean: methods"),
 ])
 def test_bad_run_input_is_one_line_and_exit_2(args, pattern, tmp_path, capsys, monkeypatch):

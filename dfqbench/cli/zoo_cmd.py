@@ -39,7 +39,7 @@ def list_command(pattern: str = typer.Argument(None, help="Wildcard filter, e.g.
 
 @zoo_app.command("margin")
 def margin_command(
-    from_: Path = typer.Option(Path("results/zoo_margin_bench.csv"), "--from", help="Long-format results CSV."),
+    from_: Path = typer.Option(..., "--from", help="Long-format results CSV (e.g. results/zoo_margin_bench.csv)."),
     models: str = typer.Option("fmnist_vit", help="Comma-separated zoo models whose windows to show."),
     calibrators: str = typer.Option("kd", help="Windows to show: kd (noise to real) and calibrators C "
                                                "(noise+C to real+C), e.g. kd,hsad,ptq."),
