@@ -172,6 +172,19 @@ def test_committed_rows_of_the_old_scheme_import_under_their_stored_ids(tmp_path
     assert sorted(read_results_csv(tmp_path / "again.csv")["cell_id"]) == sorted(stored["cell_id"])
 
 
+def long_format_csvs() -> list:
+    """The committed CSVs that hold store rows (a cell_id column): every one must stay importable."""
+    return sorted(p for p in (REPO / "results").rglob("*.csv") if "cell_id" in p.read_text().split("\n", 1)[0])
+
+
+@pytest.mark.parametrize("csv", long_format_csvs(), ids=lambda p: str(p.relative_to(REPO / "results")))
+def test_every_committed_results_csv_imports_under_its_stored_ids(csv, tmp_path):
+    stored = read_results_csv(csv)
+    with ResultStore(tmp_path / "store.sqlite") as db:
+        assert import_csv(db, csv) == (len(stored), len(stored))
+        assert sorted(r["cell_id"] for r in db.rows()) == sorted(stored["cell_id"])
+
+
 def test_a_new_cell_never_matches_an_old_row(tmp_path):
     row = grid(tmp_path, ["noise+ptq"]).done[0]
     old_identity = {**row, "id_scheme": 1}
