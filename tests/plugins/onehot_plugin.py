@@ -31,7 +31,7 @@ class Batch:
 class OneHotInversion(IterativeSynthesizer):
     """``L = CE(f_FP(x), y) + w_TV TV(x)``, labels drawn uniformly; Adam on the pixels, cosine to 0."""
 
-    version = 1
+    version = 2  # 2: the kit's batch loop and a cosine schedule
     paper = "example plugin (README: Add a method)"
 
     @dataclasses.dataclass(frozen=True)
