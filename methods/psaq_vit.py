@@ -132,7 +132,7 @@ class PSAQState:
     labels: torch.Tensor
     tau: float                     # target of the TV prior, drawn once per batch
     optimizer: torch.optim.Optimizer
-    last: dict[str, float] = dataclasses.field(default_factory=dict)
+    last: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # the last step's terms
 
 
 @register_synthesizer("psaq-vit")

@@ -77,7 +77,7 @@ class V2State:
     tau: float
     optimizer: torch.optim.Optimizer
     adversarial: bool              # this phase plays against ctx.student
-    last: dict[str, float] = dataclasses.field(default_factory=dict)
+    last: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # the last step's terms
 
 
 @register_synthesizer("psaq-vit-v2")

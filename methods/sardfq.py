@@ -219,7 +219,7 @@ class SARState:
     priors: list[torch.Tensor]           # (B, H_l, gh, gw) each, summing to 1 per map
     tau: float
     optimizer: torch.optim.Optimizer
-    last: dict[str, float] = dataclasses.field(default_factory=dict)
+    last: dict[str, torch.Tensor] = dataclasses.field(default_factory=dict)  # the last step's terms
 
 
 @register_synthesizer("sardfq")

@@ -36,9 +36,10 @@ def pixel_gradient(loss: torch.Tensor, images: torch.Tensor) -> None:
 
 
 def pixel_step(ctx: ModelContext, images: torch.Tensor, optimizer: torch.optim.Optimizer,
-               terms: dict[str, torch.Tensor]) -> dict[str, float]:
+               terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """One optimiser step on the pixels: ``x <- P(x - step(dL/dx))`` with ``L`` the sum of the weighted ``terms``
-    and ``P`` the projection to valid pixels. Returns each term's value; without a term that depends on the
+    and ``P`` the projection to valid pixels. Returns each term's value, detached (no float conversion: the step
+    runs thousands of times and would wait on the device for each term); without a term that depends on the
     pixels (every one switched off) nothing moves."""
     loss = sum(terms.values(), images.new_zeros(()))
     if not loss.requires_grad:
@@ -46,4 +47,4 @@ def pixel_step(ctx: ModelContext, images: torch.Tensor, optimizer: torch.optim.O
     pixel_gradient(loss, images)
     optimizer.step()
     project_to_pixels(images, ctx)
-    return {name: float(value.detach()) for name, value in terms.items()}
+    return {name: value.detach() for name, value in terms.items()}
