@@ -12,8 +12,8 @@ The packages follow a cell's data flow, synthesis -> quantization and calibratio
 - ``quant``: the one shared quantizer (quantizers, observers, presets, the model wrapper), with ``layout`` (where
   each model's tokens are);
 - ``profiles``: the budgets; ``evaluate``: top-1/top-5;
-- ``runner``: grids of cells (identity, seeds, cache, checkpoints, claims, tuning) against ``store`` (SQLite rows
-  and their schema);
+- ``runner``: grids of cells (identity, seeds, cache, checkpoints, tuning; in this process or on Ray) against
+  ``store`` (SQLite rows and their schema);
 - ``tables``: leaderboards, gap, claims and margin views with their statistics;
 - ``cli``: the command line. ``paths``, ``errors``, ``naming``, ``atomic`` and ``runtime`` are small shared helpers.
 """

@@ -135,6 +135,10 @@ class Synthesizer(Plugin):
     paper_budget: ClassVar[dict[str, int]] = {}
     # config fields that act only after synthesis (not part of the synthetic-set cache key)
     cache_exclude: ClassVar[tuple[str, ...]] = ("refresh",)
+    # whether batch k of the set depends on nothing but its own generator (no quantized model, no state carried
+    # from batch to batch): only such synthesizers make their batches as parallel tasks (``--split-synthesis``,
+    # :meth:`dfqbench.kit.iterative.IterativeSynthesizer.synthesize_batch`)
+    independent_batches: ClassVar[bool] = False
 
     def synthesize(self, ctx: ModelContext) -> SyntheticSet:
         raise NotImplementedError

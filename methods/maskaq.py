@@ -219,6 +219,7 @@ class MaskAQSynthesizer(MimiQSynthesizer):
     paper = PAPER
     needs_quantized_model = True
     cache_exclude = ("refresh", "refresh_every")
+    independent_batches = False  # Q's ranges are set on the first batch and steer the later ones
 
     @dataclasses.dataclass(frozen=True)
     class Config(MimiQSynthesizer.Config):

@@ -259,6 +259,7 @@ class MimiQSynthesizer(IterativeSynthesizer):
     """
 
     version = 3  # 2: hand-written backward of the SSIM moments (float rounding, min/max ties); 3: mean after the shift
+    independent_batches = True  # each batch: its own labels, noise and optimiser; the FP model only
     paper = PAPER
 
     @dataclasses.dataclass(frozen=True)

@@ -141,6 +141,7 @@ class PSAQViT(IterativeSynthesizer):
 
     version = 2  # 2: hand-written KDE backward (float rounding, terms below 1e-38)
     paper_budget = {"synth_steps": 1000}  # the paper's 2 rounds of 500 steps, where the paper profile has 2000
+    independent_batches = True  # each batch: its own labels, noise, tau and optimiser
     paper = PAPER
     notes = "Swin: no token dropped (the authors' code drops the first token of every window)."
 

@@ -228,6 +228,7 @@ class SARDFQ(IterativeSynthesizer):
 
     version = 2  # 2: class 0's target value no longer overwritten by an unused slot (hard targets were NaN)
     paper_budget = {"synth_steps": 1000}  # 1000 synthesis steps in all, as its paper and PSAQ-ViT's code
+    independent_batches = True  # each batch: its own labels, noise, priors and optimiser
     tunable = {"apa_weight": (1.0, 10.0, 1e2, 1e3, 1e4, 1e5)}  # alpha1: the paper tunes it per model in [1, 1e5]
     paper = PAPER
     notes = NOTES

@@ -57,9 +57,19 @@ def run_command(
     tuning: list[Path] = typer.Option(None, "--tuning", help="Tuning file of `dfqbench tune` (repeatable): its "
                                       "values become the method's overrides on its model; rows read METHOD[tuned]."),
     shard: str = typer.Option(None, help="K/N: run only part K of N of the grid (cells sharing a synthetic set stay "
-                                         "in one part), e.g. on N machines with their own stores. On one store, "
-                                         "simply start the same command N times: the processes share the cells "
-                                         "as they go."),
+                                         "in one part), e.g. on N machines without a common cluster, each with "
+                                         "its own store (merge with export and import)."),
+    executor: str = typer.Option("process", help="process (cells one after the other in this process) or ray "
+                                                 "(cells as tasks on a Ray cluster: pip install 'dfqbench[ray]')."),
+    ray_address: str = typer.Option(None, "--ray-address", help="With --executor ray: auto or HOST:PORT of a running "
+                                                                "cluster (default: start one on this machine)."),
+    cpus_per_cell: int = typer.Option(1, "--cpus-per-cell", help="With --executor ray: each task's CPUs and torch "
+                                                                 "threads (part of a cell's identity)."),
+    gpus_per_cell: float = typer.Option(0.0, "--gpus-per-cell", help="With --executor ray: each task's share of a "
+                                                                     "GPU (with --device cuda), e.g. 0.5."),
+    split_synthesis: bool = typer.Option(False, "--split-synthesis", help="Make each synthetic set batch by batch, "
+                                         "each batch from its own seed (with --executor ray: as parallel tasks); "
+                                         "only synthesizers with independent batches; rows read METHOD[split]."),
 ) -> None:
     """Run a benchmark grid: each cell = synthesize -> quantize and calibrate -> evaluate.
 
@@ -78,7 +88,7 @@ def run_command(
 
       dfqbench run --plugin my_method.py --methods mine
 
-      dfqbench --threads 1 run --profile bench &  dfqbench --threads 1 run --profile bench   (two processes, one grid)
+      dfqbench run --profile bench --executor ray --cpus-per-cell 1   (a local Ray cluster, one cell per core)
     """
     from dfqbench.quant.bits import parse_bit_list
     from dfqbench.registry import load_plugin_file
@@ -86,6 +96,7 @@ def run_command(
     from dfqbench.runner.overrides import parse_set_options
     from dfqbench.runner.plan import plan_grid
     from dfqbench.runner.shard import parse_shard, select_shard
+    from dfqbench.runner.split import with_split
     from dfqbench.runner.tune import load_tuning
 
     for path in plugin or []:
@@ -105,9 +116,12 @@ def run_command(
         cells = [cell for model in model_names
                  for cell in expand_grid(method_specs(names, raw, label, ablations, tuned_for(tunings, model, names)),
                                          [model], bit_list, seed_list)]
+    if split_synthesis:
+        cells = with_split(cells)
     shard_part = parse_shard(shard) if shard is not None else None
+    ray_options = executor_options(executor, ray_address, cpus_per_cell, gpus_per_cell, device)
     settings = make_settings(preset, preset_set or [], profile, device, cache_dir, limit, data_dir, imagenet,
-                             save_models, checkpoint_dir)
+                             save_models, checkpoint_dir, check_device=ray_options is None)
     plan = plan_grid(cells, settings)  # bad input fails here, before any work
     if shard_part is not None:
         index, count = shard_part
@@ -115,7 +129,32 @@ def run_command(
         console.print(f"shard {index}/{count}: {len(plan)} of the grid's {total} cells", highlight=False)
         if not plan:
             return
-    execute(plan, settings, store, out)
+    execute(plan, settings, store, out, ray_options, plugin or [])
+
+
+def executor_options(executor: str, address: str | None, cpus: int, gpus: float, device: str):
+    """The Ray options of ``--executor ray`` (None for the in-process executor), each checked; with Ray, this
+    process's torch threads become ``--cpus-per-cell``, so that the cells it plans carry the threads they run
+    with."""
+    import torch
+
+    if executor not in ("process", "ray"):
+        raise UserError(f"unknown --executor '{executor}' (choose process or ray)")
+    if executor == "process":
+        given = [name for name, value in (("--ray-address", address), ("--cpus-per-cell", cpus != 1),
+                                          ("--gpus-per-cell", gpus)) if value]
+        if given:
+            raise UserError(f"{', '.join(given)} needs --executor ray")
+        return None
+    from dfqbench.runner.ray_executor import RayOptions, require_ray
+
+    require_ray()
+    if cpus < 1:
+        raise UserError(f"--cpus-per-cell must be at least 1, got {cpus}")
+    if gpus < 0 or (gpus > 0 and not device.startswith("cuda")):
+        raise UserError("--gpus-per-cell must be at least 0, and above 0 only with --device cuda")
+    torch.set_num_threads(cpus)
+    return RayOptions(address=address, cpus_per_cell=cpus, gpus_per_cell=gpus)
 
 
 def method_specs(names: list[str], raw: dict, label: str | None, ablations: bool, tuned: dict) -> list:
@@ -141,11 +180,11 @@ def tuned_for(tunings: list, model: str, names: list[str]) -> dict:
     return {method: (tuned_overrides(t), t.sha256) for method, t in mine.items()}
 
 
-def execute(plan, settings, store_path: Path, out: Path) -> None:
+def execute(plan, settings, store_path: Path, out: Path, ray_options=None, plugins: list[str] = ()) -> None:
     """Run the grid, then print and write its leaderboard; exit 1 if a cell failed, 130 if interrupted."""
     from dfqbench.store.sqlite import ResultStore
 
-    report = run_with_display(plan, settings, store_path)
+    report = run_with_display(plan, settings, store_path, ray_options, plugins)
     with ResultStore(store_path) as store:
         ids = [row["cell_id"] for row in report.done + report.skipped + report.failed]
         frame = store.to_frame(cell_id=ids)
@@ -156,10 +195,6 @@ def execute(plan, settings, store_path: Path, out: Path) -> None:
         for row in report.failed:
             err_console.print(f"  {row['method']} · {row['model']} · {row['bits']} · seed {row['seed']}: "
                               f"{row['error']}", highlight=False, markup=False)
-    if report.elsewhere:
-        holders = ", ".join(sorted({holder for _, holder in report.elsewhere}))
-        err_console.print(f"cells left to other processes on this store: {len(report.elsewhere)} ({holders}); "
-                          f"'dfqbench table --store {store_path}' shows them once those finish", highlight=False)
     if report.interrupted:
         err_console.print(f"interrupted: {len(report.done)} finished cells are in {store_path}; "
                           "rerun the same command to resume", highlight=False)

@@ -3,6 +3,7 @@ left); plain timestamped lines in a log (nohup, CI), at most one a minute per st
 
 from __future__ import annotations
 
+import collections
 import time
 from pathlib import Path
 
@@ -43,9 +44,6 @@ class RichReporter(Reporter):
         self.progress.update(self.stage_task, visible=False)
         self.progress.console.print(f"{cell.describe()}: {cell_status(row, skipped)}", highlight=False, markup=False)
 
-    def cell_elsewhere(self, index: int, cell: Cell, holder: str) -> None:
-        self.progress.update(self.grid_task, advance=1)
-        self.progress.console.print(f"{cell.describe()}: {elsewhere_status(holder)}", highlight=False, markup=False)
 
 
 def cell_status(row: dict, skipped: bool) -> str:
@@ -54,10 +52,6 @@ def cell_status(row: dict, skipped: bool) -> str:
     if row["status"] == "ok":
         return f"top-1 {row['top1']:.2f}% in {row['seconds_total']:.0f}s"
     return f"FAILED: {row['error']}"
-
-
-def elsewhere_status(holder: str) -> str:
-    return f"left to {holder}, which is computing it on this store"
 
 
 def clock(seconds: float) -> str:
@@ -109,15 +103,97 @@ class LogReporter(Reporter):
     def cell_end(self, index: int, cell: Cell, row: dict, skipped: bool) -> None:
         self.say(f"[{index + 1}/{self.total}] {cell.describe()}: {cell_status(row, skipped)}")
 
-    def cell_elsewhere(self, index: int, cell: Cell, holder: str) -> None:
-        self.say(f"[{index + 1}/{self.total}] {cell.describe()}: {elsewhere_status(holder)}")
 
 
-def run_with_display(plan, settings, store_path: Path):
+class ClusterReporter(Reporter):
+    """A grid on a Ray cluster: cells queued, running (on which node), done and failed, and time left (at the
+    rate cells have finished so far); one line per cell that starts or ends, and a status line every ``every``
+    seconds (on a terminal, a bar whose description is that status)."""
+
+    def __init__(self, live: bool, every: float = 60.0, now=time.monotonic) -> None:
+        self.live, self.every, self.now = live, every, now
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), console=err_console) if live else None
+        self.total = self.queued = self.done = self.failed = 0
+        self.running: dict[int, str] = {}   # index -> node
+        self.started = self.last = now()
+
+    def __enter__(self) -> ClusterReporter:
+        if self.progress is not None:
+            self.progress.start()
+            self.task = self.progress.add_task("cells", total=1)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def say(self, text: str) -> None:
+        if self.progress is not None:
+            self.progress.console.print(text, highlight=False, markup=False)
+        else:
+            LogReporter.say(text)
+
+    def status(self) -> str:
+        nodes = ", ".join(f"{node}: {n}" for node, n in sorted(collections.Counter(self.running.values()).items()))
+        finished, computed = self.done + self.failed, self.done + self.failed
+        left = ""
+        if computed and self.queued + len(self.running):
+            rate = computed / max(self.now() - self.started, 1e-9)
+            left = f" · about {clock((self.queued + len(self.running)) / rate)} left"
+        return (f"{self.queued} queued · {len(self.running)} running" + (f" ({nodes})" if nodes else "") +
+                f" · {finished} done of {self.total}" + (f" ({self.failed} failed)" if self.failed else "") + left)
+
+    def refresh(self) -> None:
+        if self.progress is not None:
+            self.progress.update(self.task, description=self.status(), completed=self.done + self.failed,
+                                 total=max(self.total, 1))
+        elif self.now() - self.last >= self.every:
+            self.last = self.now()
+            self.say(self.status())
+
+    def grid_start(self, total: int) -> None:
+        self.say(f"grid: {total} cells")
+
+    def cells_queued(self, count: int) -> None:
+        self.total, self.queued, self.started = count, count, self.now()
+        self.say(f"{count} cells submitted to the cluster")
+        self.refresh()
+
+    def cell_running(self, index: int, cell: Cell, what: str, node: str) -> None:
+        if what == "calibration" and index not in self.running:
+            self.queued -= 1
+            self.running[index] = node
+            self.say(f"{cell.describe()}: running on {node}")
+        elif what != "calibration":
+            self.say(f"{cell.describe()}: {what} on {node}")
+        self.refresh()
+
+    def cell_stage(self, index: int, stage: str, done: int, total: int) -> None:
+        self.refresh()
+
+    def cell_end(self, index: int, cell: Cell, row: dict, skipped: bool) -> None:
+        if not skipped:
+            self.queued -= index not in self.running
+            self.running.pop(index, None)
+            self.done += row["status"] == "ok"
+            self.failed += row["status"] != "ok"
+        self.say(f"{cell.describe()}: {cell_status(row, skipped)}")
+        self.refresh()
+
+
+def run_with_display(plan, settings, store_path: Path, ray_options=None, plugins: list[str] = ()):
     """Run a planned grid (:func:`dfqbench.runner.plan.plan_grid`: bad input has failed there, before any display
-    or work) with the terminal's progress display, or log lines when redirected; return its report."""
-    from dfqbench.runner.run import run_plan
+    or work) with the terminal's progress display, or log lines when redirected; return its report.
+    ``ray_options``: on a Ray cluster (:mod:`dfqbench.runner.ray_executor`), else in this process."""
     from dfqbench.store.sqlite import ResultStore
+
+    if ray_options is not None:
+        from dfqbench.runner.ray_executor import run_plan_on_ray
+
+        with ResultStore(store_path) as store, ClusterReporter(err_console.is_terminal) as reporter:
+            return run_plan_on_ray(plan, settings, store, ray_options, reporter, plugins)
+    from dfqbench.runner.run import run_plan
 
     display = RichReporter() if err_console.is_terminal else LogReporter()
     with ResultStore(store_path) as store, display as reporter:

@@ -9,17 +9,18 @@ import torch
 from dfqbench.errors import UserError
 
 
-def resolve_device(name: str) -> torch.device:
+def resolve_device(name: str, check: bool = True) -> torch.device:
+    """``cpu`` or ``cuda[:N]``; ``check``: this machine must have it (not so for a cluster's driver)."""
     if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
         raise UserError(f"unknown device '{name}' (choose cpu or cuda)")
-    if name.startswith("cuda") and not torch.cuda.is_available():
+    if check and name.startswith("cuda") and not torch.cuda.is_available():
         raise UserError("--device cuda asked for, but torch sees no GPU")
     return torch.device(name)
 
 
 def make_settings(preset: str, preset_set: list[str], profile: str, device: str, cache_dir: Path,
                   limit: int | None, data_dir: Path | None, imagenet: Path | None, save_models: Path | None,
-                  checkpoint_dir: Path | None = None):
+                  checkpoint_dir: Path | None = None, check_device: bool = True):
     """Run settings from the command line's values, each checked (one-line errors)."""
     from dfqbench.profiles import get_profile
     from dfqbench.runner.cache import SynthesisCache
@@ -28,7 +29,7 @@ def make_settings(preset: str, preset_set: list[str], profile: str, device: str,
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
     return RunSettings(preset=preset_with_switches(preset, preset_set), profile=get_profile(profile),
-                       device=resolve_device(device), cache=SynthesisCache(cache_dir), limit=limit,
+                       device=resolve_device(device, check_device), cache=SynthesisCache(cache_dir), limit=limit,
                        data_dir=data_dir, imagenet=imagenet, save_models=save_models, checkpoint_dir=checkpoint_dir)
 
 

@@ -41,17 +41,31 @@ class IterativeSynthesizer(Synthesizer):
         parts = self.resume(ctx)
         done = len(parts) * steps
         for n in sizes[len(parts):]:
-            state = self.start_batch(ctx, n)
-            for i in range(steps):
-                self.step(ctx, state, i, steps)
-                done += 1
-                ctx.progress(done, steps * len(sizes))
-            part = self.finish_batch(ctx, state)
-            if not torch.isfinite(part.images).all():
-                raise FloatingPointError(f"{self.name}: synthesis produced NaN or infinite pixels")
-            parts.append(part)
+            parts.append(self.run_batch(ctx, n, steps, done, steps * len(sizes)))
+            done += steps
             self.checkpoint(ctx, parts)
         return concatenate(parts)
+
+    def synthesize_batch(self, ctx: ModelContext, index: int) -> SyntheticSet:
+        """Batch ``index`` of the set alone, drawn from ``ctx.generator`` only: the unit of split synthesis, where
+        each batch gets a generator of its own (:func:`dfqbench.runner.split.batch_generator`), so that the set
+        does not depend on how many workers make it. Only for ``independent_batches`` synthesizers."""
+        if not self.independent_batches:
+            raise TypeError(f"{self.name}: its batches depend on each other; it cannot make one alone")
+        steps = self.steps_per_batch(ctx)
+        return self.run_batch(ctx, batch_sizes(ctx.profile.n_images, ctx.profile.synth_batch_size)[index], steps,
+                              0, steps)
+
+    def run_batch(self, ctx: ModelContext, n: int, steps: int, done: int, total: int) -> SyntheticSet:
+        """One batch of ``n`` images through every step (progress counted from ``done`` of ``total``)."""
+        state = self.start_batch(ctx, n)
+        for i in range(steps):
+            self.step(ctx, state, i, steps)
+            ctx.progress(done + i + 1, total)
+        part = self.finish_batch(ctx, state)
+        if not torch.isfinite(part.images).all():
+            raise FloatingPointError(f"{self.name}: synthesis produced NaN or infinite pixels")
+        return part
 
     def checkpoint(self, ctx: ModelContext, parts: list[SyntheticSet]) -> None:
         """After ``len(parts)`` batches: the last batch as a part, then the state that refers to it."""

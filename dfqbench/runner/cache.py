@@ -126,6 +126,27 @@ class SynthesisCache:
             entry.path.unlink(missing_ok=True)
         return len(entries)
 
+class MemoryCache(SynthesisCache):
+    """A cache held in memory: what a worker task is handed (the set its driver sent) and what it makes (kept
+    with its metadata for the driver, which alone writes the disk cache)."""
+
+    def __init__(self, entries: dict[str, tuple[SyntheticSet, float | None]] | None = None) -> None:
+        super().__init__(Path("/nonexistent"))
+        self.held = dict(entries or {})
+        self.made: dict[str, tuple[SyntheticSet, dict, float | None]] = {}
+
+    def load(self, key: str) -> CacheHit | None:
+        if key not in self.held:
+            return None
+        synthetic, seconds = self.held[key]
+        return CacheHit(synthetic, seconds)
+
+    def save(self, key: str, synthetic: SyntheticSet, meta: dict, seconds: float | None = None) -> Path:
+        self.made[key] = (synthetic, meta, seconds)
+        return self.path(key)
+
+    def entries(self) -> list[CacheEntry]:
+        return []
 
 
 def images_finite(synthetic: SyntheticSet) -> bool:

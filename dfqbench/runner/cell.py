@@ -26,6 +26,7 @@ from dfqbench.runner.grid import Cell
 from dfqbench.runner.overrides import build_config
 from dfqbench.runner.provenance import PeakMemory, git_commit, package_versions
 from dfqbench.runner.seeds import stage_generator, stage_seed
+from dfqbench.runner.split import split_synthesize
 from dfqbench.store.schema import ID_SCHEME, cell_id
 from dfqbench.zoo.backbones import Backbone
 
@@ -107,6 +108,8 @@ def synthesis_key(synth, cell: Cell, backbone: Backbone, settings: RunSettings) 
                           "synth_steps": p.synth_steps}}
     if synth.needs_quantized_model:
         fields.update(bits=str(cell.bits), preset=settings.preset.hash())
+    if cell.method.split:
+        fields["mode"] = "split"
     return cache_key(fields)
 
 
@@ -131,20 +134,31 @@ def first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def planned_row(planned, settings: RunSettings) -> dict:
+    """The cell's identity and provenance, with its plugins' configs."""
+    row = base_row(planned.cell, planned.backbone, settings)
+    if planned.synth is not None:
+        row.update(synth_config=planned.synth.config.to_json(), calib_config=planned.calib.config.to_json())
+    return row
+
+
+def failed_row(planned, settings: RunSettings, error: str, seconds: float | None = None) -> dict:
+    """The stored row of a cell that failed (``error``: one line)."""
+    return {**planned_row(planned, settings), "status": "failed", "error": error, "seconds_total": seconds}
+
+
 def cell_row(planned, settings: RunSettings, progress: StageProgress) -> dict:
     """The cell's whole stored row: its identity and provenance, then its measurements or why it failed.
 
     ``planned`` is a :class:`dfqbench.runner.plan.PlannedCell`. A failing plugin or NaN makes a failed row;
     Ctrl-C and bad input propagate."""
-    row, started = base_row(planned.cell, planned.backbone, settings), time.time()
-    if planned.synth is not None:
-        row.update(synth_config=planned.synth.config.to_json(), calib_config=planned.calib.config.to_json())
+    row, started = planned_row(planned, settings), time.time()
     try:
         return {**row, **run_cell(planned, settings, progress)}
     except (KeyboardInterrupt, UserError):
         raise
     except Exception as exc:
-        return {**row, "status": "failed", "error": first_line(exc), "seconds_total": time.time() - started}
+        return failed_row(planned, settings, first_line(exc), time.time() - started)
 
 
 def run_cell(planned, settings: RunSettings, progress: StageProgress) -> dict:
@@ -207,7 +221,8 @@ def synthetic_set(synth, key: str, cell: Cell, settings: RunSettings, context,
     if hit is not None:
         synthetic, times["synthesis"] = hit.synthetic, hit.seconds
     else:
-        synthetic = synth.synthesize(context("synthesis"))
+        synthetic = (split_synthesize(synth, context("synthesis"), cell.seed) if cell.method.split
+                     else synth.synthesize(context("synthesis")))
         if not images_finite(synthetic):
             raise FloatingPointError("synthesis produced NaN or infinite pixels")
         times["synthesis"] = time.time() - t0
@@ -220,14 +235,19 @@ def synthetic_set(synth, key: str, cell: Cell, settings: RunSettings, context,
     return synthetic, hit is not None
 
 
-def calibrated_student(planned, settings: RunSettings, progress: StageProgress):
-    cell, backbone, synth, calib = planned.cell, planned.backbone, planned.synth, planned.calib
-    device, model = settings.device, backbone.model
+def cell_models(planned, settings: RunSettings, progress: StageProgress):
+    """``(student, context)``: the cell's quantized model, uncalibrated, and its stages' contexts."""
+    cell, backbone, device, model = planned.cell, planned.backbone, settings.device, planned.backbone.model
     teacher = wrap_model(model, settings.preset, cell.bits).to(device).eval().requires_grad_(False)
     student = wrap_model(model, settings.preset, cell.bits).to(device).eval()
     set_quant_state(student, QuantState.QUANTIZE)  # uninitialised ranges set themselves on the first batch
-    context = model_context(cell, backbone, settings, teacher, student, synth, progress,
-                            settings.checkpoints(planned.cell_id))
+    return student, model_context(cell, backbone, settings, teacher, student, planned.synth, progress,
+                                  settings.checkpoints(planned.cell_id))
+
+
+def calibrated_student(planned, settings: RunSettings, progress: StageProgress):
+    cell, synth, calib, device = planned.cell, planned.synth, planned.calib, settings.device
+    student, context = cell_models(planned, settings, progress)
     times = {}
     synthetic, cached = synthetic_set(synth, planned.set_key, cell, settings, context, times)
     synthetic = SyntheticSet(synthetic.images.to(device),

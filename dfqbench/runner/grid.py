@@ -25,6 +25,7 @@ class MethodSpec:
     calib_overrides: dict[str, Any]
     overrides: dict[str, dict[str, Any]]  # the --set values, typed by the plugins' configs (the variant)
     tuning: str | None = None             # SHA-256 of the tuning file whose values are among the overrides
+    split: bool = False                   # synthetic set made batch by batch (dfqbench.runner.split)
 
     @property
     def is_fp(self) -> bool:

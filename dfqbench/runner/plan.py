@@ -2,7 +2,7 @@
 
 Planning checks everything the user gave (models load, plugin configs validate) and fails with one line before
 anything runs. ``set_key`` is the one definition of "cells that share a synthetic set", used by the cache, the
-claims and ``--shard`` alike: the synthetic set's cache key (the fp row, which has none: its own cell id).
+Ray executor and ``--shard`` alike: the synthetic set's cache key (the fp row, which has none: its own cell id).
 """
 
 from __future__ import annotations

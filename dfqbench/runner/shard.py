@@ -1,4 +1,4 @@
-"""``--shard K/N``: split one grid over N processes that share a store and a synthesis cache.
+"""``--shard K/N``: split one grid into N fixed parts (N machines without a common cluster, each with its own store).
 
 Cells that share a synthetic set (one ``set_key`` of the plan, :mod:`dfqbench.runner.plan`: a method and its
 calibration-only variants, or one synthesizer at several bit-widths unless it uses the quantized model) form a

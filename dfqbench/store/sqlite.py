@@ -2,10 +2,10 @@
 
 Rules: a cell (one ``cell_id``) is stored at most once; an 'ok' row is never
 overwritten; a 'failed' row is replaced by a later row for the same cell, so
-a rerun retries failed cells. A second table, ``claims``, says which process
-computes which cells now (dfqbench.store.claims). The database runs in WAL mode and every write is
+a rerun retries failed cells. The database runs in WAL mode and every write is
 a ``BEGIN IMMEDIATE`` transaction with a busy timeout, so several processes
-can write to one store at once without losing or duplicating a cell.
+can write to one store at once without losing or duplicating a cell. (Stores written before 2026-12-02 may
+hold a ``claims`` table of a protocol since replaced by ``--executor ray``; it is left alone.)
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ import pandas as pd
 
 from dfqbench.errors import UserError
 from dfqbench.paths import DEFAULT_STORE
-from dfqbench.store.claims import CLAIMS_TABLE, ClaimBoard
 from dfqbench.store.schema import COLUMNS, IDENTITY_BY_SCHEME, IDENTITY_V2_EXTRA, cell_id, id_scheme_of
 
 BUSY_TIMEOUT_S = 60.0
@@ -155,9 +154,6 @@ class ResultStore:
             with self._transaction():  # re-read under the write lock: another process may have added them
                 for column in [c for c in COLUMNS if c not in self._cell_columns()]:
                     self._conn.execute(f"ALTER TABLE cells ADD COLUMN {column} {sql_type(column)}")
-        if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'claims'").fetchone():
-            with self._transaction():  # stores made before claims existed get the table on first open
-                self._conn.execute(CLAIMS_TABLE)
 
     def _cell_columns(self) -> set[str]:
         return {info[1] for info in self._conn.execute("PRAGMA table_info(cells)")}
@@ -173,10 +169,6 @@ class ResultStore:
                 self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
-
-    def claims(self, **who) -> ClaimBoard:
-        """The store's claim board for this process (``who``: host=, pid= for tests)."""
-        return ClaimBoard(self._conn, self._transaction, **who)
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
