@@ -1,5 +1,6 @@
 """``--executor ray`` on real Ray clusters: one started in this process (``ray.init(num_cpus=2)``), one head started
-with ``ray start --head`` in a subprocess, and drivers run as subprocesses and killed. Marked slow (CI runs them)."""
+with ``ray start --head`` in a subprocess, and drivers run as subprocesses and killed; the cluster tests are marked
+slow (CI runs them)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ from dfqbench.runner.run import run_plan
 from dfqbench.runner.split import with_split
 from dfqbench.store.sqlite import ResultStore
 
-pytestmark = pytest.mark.slow
 PLUGIN = Path(__file__).parent / "plugins" / "ray_plugin.py"
 DFQBENCH = [sys.executable, "-m", "dfqbench"]
 SMOKE = ["--profile", "smoke", "--limit", "64", "--models", "fmnist_vit"]
@@ -92,11 +92,13 @@ def count_lines(path: Path, prefix: str) -> int:
     return sum(line.startswith(prefix) for line in path.read_text().splitlines()) if path.exists() else 0
 
 
+@pytest.mark.slow
 def test_ray_gives_the_rows_of_the_in_process_executor(cluster, tmp_path):
     methods = ["fp", "noise", "noise+ptq", "psaq-vit"]
     same_rows(compute(tmp_path, "local", methods, "process"), compute(tmp_path, "ray", methods, "ray"))
 
 
+@pytest.mark.slow
 def test_cells_that_share_a_set_synthesize_it_once(cluster, files, tmp_path):
     before = count_lines(files["DFQBENCH_TEST_COUNT"], "synthesize")
     rows = compute(tmp_path, "shared", ["counted-noise+kd", "counted-noise+ptq"], "ray")  # 4 cells, one set
@@ -106,6 +108,7 @@ def test_cells_that_share_a_set_synthesize_it_once(cluster, files, tmp_path):
     assert len(list((tmp_path / "cache-shared").glob("*.safetensors"))) == 1  # the driver cached it
 
 
+@pytest.mark.slow
 def test_split_synthesis_is_the_same_set_on_any_number_of_workers(cluster, tmp_path):
     local = compute(tmp_path, "split-local", ["psaq-vit"], "process", bits="4w4a", split=True)
     on_ray = compute(tmp_path, "split-ray", ["psaq-vit"], "ray", bits="4w4a", split=True)
@@ -115,6 +118,7 @@ def test_split_synthesis_is_the_same_set_on_any_number_of_workers(cluster, tmp_p
     assert set(whole).isdisjoint(local)  # the mode is part of the identity
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_and_resumes_from_its_checkpoint(cluster, files, tmp_path):
     files["DFQBENCH_TEST_KILL_MARKER"].unlink(missing_ok=True)
     before = count_lines(files["DFQBENCH_TEST_COUNT"], "resumed batches=1")
@@ -150,6 +154,7 @@ def stored(store: Path) -> dict[str, str]:
             return {}
 
 
+@pytest.mark.slow
 def test_a_head_started_with_ray_start_runs_the_grid(tmp_path):
     port = free_port()
     ray_cli = Path(sys.executable).parent / "ray"
@@ -176,6 +181,7 @@ def test_a_head_started_with_ray_start_runs_the_grid(tmp_path):
         head.wait(timeout=60)
 
 
+@pytest.mark.slow
 def test_a_killed_driver_loses_no_finished_cell(tmp_path):
     args = ["--threads", "1", "run", "--plugin", str(PLUGIN), "--methods", "counted-noise+ptq", *SMOKE,
             "--bits", "4w4a,3w3a", "--seeds", "0,1,2,3", "--executor", "ray", "--store", "s.sqlite"]
@@ -212,3 +218,23 @@ def test_ray_options_need_executor_ray(tmp_path, capsys, monkeypatch):
     code, _, err = run_cli(["run", "--methods", "noise", *SMOKE, "--cpus-per-cell", "2", "--store",
                             str(tmp_path / "s.sqlite")], capsys, monkeypatch)
     assert_one_line_error(code, err, "--cpus-per-cell needs --executor ray")
+
+
+def test_cluster_display_counts_queued_running_done_failed_and_time_left(capsys):
+    from dfqbench.cli.run_display import ClusterReporter
+
+    t = [0.0]
+    reporter = ClusterReporter(False, every=60, now=lambda: t[0])
+    cell = type("FakeCell", (), {"describe": lambda self: "noise · fmnist_vit · 4w4a · seed 0"})()
+    reporter.grid_start(4)
+    reporter.cells_queued(4)
+    reporter.cell_running(0, cell, "calibration", "10.0.0.1")
+    reporter.cell_running(1, cell, "calibration", "10.0.0.2")
+    assert reporter.status() == "2 queued · 2 running (10.0.0.1: 1, 10.0.0.2: 1) · 0 done of 4"
+    t[0] = 120.0
+    reporter.cell_end(0, cell, {"status": "ok", "top1": 80.0, "seconds_total": 100.0}, skipped=False)
+    reporter.cell_end(1, cell, {"status": "failed", "error": "ValueError: x"}, skipped=False)
+    # two finished in 120 s: the two left take about 120 s more
+    assert reporter.status() == "2 queued · 0 running · 2 done of 4 (1 failed) · about 0:02:00 left"
+    err = capsys.readouterr().err
+    assert "running on 10.0.0.1" in err and "FAILED: ValueError: x" in err

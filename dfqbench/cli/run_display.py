@@ -136,10 +136,9 @@ class ClusterReporter(Reporter):
 
     def status(self) -> str:
         nodes = ", ".join(f"{node}: {n}" for node, n in sorted(collections.Counter(self.running.values()).items()))
-        finished, computed = self.done + self.failed, self.done + self.failed
-        left = ""
-        if computed and self.queued + len(self.running):
-            rate = computed / max(self.now() - self.started, 1e-9)
+        finished, left = self.done + self.failed, ""
+        if finished and self.queued + len(self.running):
+            rate = finished / max(self.now() - self.started, 1e-9)
             left = f" · about {clock((self.queued + len(self.running)) / rate)} left"
         return (f"{self.queued} queued · {len(self.running)} running" + (f" ({nodes})" if nodes else "") +
                 f" · {finished} done of {self.total}" + (f" ({self.failed} failed)" if self.failed else "") + left)
