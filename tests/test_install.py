@@ -57,8 +57,8 @@ def test_pip_install_target_runs_from_another_directory(tmp_path):
     listed = run_installed(["list", "methods"], elsewhere, target)
     assert listed.returncode == 0, listed.stderr
     assert all(name in listed.stdout for name in ("maskaq", "mimiq", "sardfq", "psaq-vit"))
-    run = run_installed(["--threads", "1", "run", "--methods", "noise", "--bits", "4w4a", "--profile", "smoke",
-                         "--limit", "64"], elsewhere, target)
+    run = run_installed(["--threads", "1", "run", "--methods", "noise", "--models", "fmnist_vit", "--bits", "4w4a",
+                         "--profile", "smoke", "--limit", "64"], elsewhere, target)
     assert run.returncode == 0, run.stderr
     assert (elsewhere / "runs" / "dfqbench.sqlite").is_file()
     table = run_installed(["table", "--reported", "--format", "md"], elsewhere, target)

@@ -19,7 +19,7 @@ from dfqbench.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = ROOT / "tests" / "plugins" / "onehot_plugin.py"
 MARGIN_CSV = ROOT / "results" / "zoo_margin_bench.csv"
-SMOKE = ["--profile", "smoke", "--limit", "64"]
+SMOKE = ["--profile", "smoke", "--limit", "64", "--models", "fmnist_vit"]
 
 
 def paths(tmp_path: Path) -> list[str]:
@@ -54,6 +54,14 @@ def test_run_prints_and_writes_the_leaderboard(tmp_path, capsys, monkeypatch):
     assert "3 cells computed" in out
     code, out, _ = run_cli(["run", "--methods", "fp,noise,real", *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
     assert code == 0 and "0 cells computed, 3 read" in out
+
+
+def test_the_default_model_is_the_canvas_vit(tmp_path, capsys, monkeypatch):
+    """The model the test-bed decision picked (README: Can the zoo rank methods?) is what a bare run uses."""
+    code, out, err = run_cli(["run", "--methods", "fp,noise", "--profile", "smoke", "--limit", "64",
+                              *paths(tmp_path)], capsys, monkeypatch)
+    assert code == 0, err
+    assert "canvas56a_vit" in (tmp_path / "out" / "leaderboard.md").read_text()
 
 
 def test_table_and_export_render_without_rerunning(tmp_path, capsys, monkeypatch):

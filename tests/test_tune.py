@@ -13,8 +13,8 @@ PLUGIN = "tests/plugins/tunable_plugin.py"
 
 @pytest.fixture
 def tuned(tmp_path, capsys, monkeypatch):
-    args = ["--threads", "1", "tune", "--plugin", PLUGIN, "--methods", "scaled-noise", "--seeds", "0,1",
-            "--profile", "smoke", "--limit", "40", "--store", str(tmp_path / "s.sqlite"),
+    args = ["--threads", "1", "tune", "--plugin", PLUGIN, "--methods", "scaled-noise", "--models", "fmnist_vit",
+            "--seeds", "0,1", "--profile", "smoke", "--limit", "40", "--store", str(tmp_path / "s.sqlite"),
             "--cache-dir", str(tmp_path / "cache"), "--out-dir", str(tmp_path / "results")]
     code, out, err = run_cli(args, capsys, monkeypatch)
     assert code == 0, err
@@ -37,7 +37,7 @@ def test_tune_scores_every_grid_value_on_the_validation_split_and_picks_the_best
 def test_run_applies_a_tuning_as_overrides_with_a_tuned_label(tuned, tmp_path, capsys, monkeypatch):
     path, record, _ = tuned
     code, out, err = run_cli(["--threads", "1", "run", "--plugin", PLUGIN, "--methods", "scaled-noise",
-                              "--tuning", str(path), "--profile", "smoke", "--limit", "40",
+                              "--models", "fmnist_vit", "--tuning", str(path), "--profile", "smoke", "--limit", "40",
                               "--store", str(tmp_path / "run.sqlite"), "--cache-dir", str(tmp_path / "cache"),
                               "--out", str(tmp_path / "out")], capsys, monkeypatch)
     assert code == 0, err

@@ -12,10 +12,11 @@ from dfqbench.cli.console import console
 from dfqbench.cli.options import data_dir_option, device_option
 from dfqbench.cli.progress import counting_progress
 from dfqbench.errors import UserError
+from dfqbench.paths import DEFAULT_MODEL
 
 
 def eval_command(
-    model: str = typer.Option("fmnist_vit", "--model", "-m",
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m",
                               help="Zoo model or timm ViT/DeiT/Swin name; a wildcard ('fmnist_*') selects zoo models."),
     checkpoint: Path = typer.Option(None, help="Weights for a timm model (safetensors or weights-only torch file)."),
     img_size: int = typer.Option(None, help="Input size of a timm model, if not its default."),

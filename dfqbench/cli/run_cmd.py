@@ -18,7 +18,7 @@ from dfqbench.cli.output import print_and_write
 from dfqbench.cli.run_display import run_with_display
 from dfqbench.cli.settings import make_settings
 from dfqbench.errors import UserError
-from dfqbench.paths import DEFAULT_OUT
+from dfqbench.paths import DEFAULT_MODEL, DEFAULT_OUT
 
 
 def default_methods() -> list[str]:
@@ -32,7 +32,7 @@ def run_command(
     methods: str = typer.Option(None, help="Comma-separated methods, crossings SYNTH+CALIB, or fp "
                                            "(default: fp, noise, real and every registered method)."),
     bits: str = typer.Option("4w4a", help="Comma-separated bit-widths: 3w3a,4w4a,5w5a,4w8a (also W4A4, W4/A4)."),
-    models: str = typer.Option("fmnist_vit", help="Comma-separated models (zoo or timm names)."),
+    models: str = typer.Option(DEFAULT_MODEL, help="Comma-separated models (zoo or timm names)."),
     seeds: str = typer.Option("0", help="Comma-separated master seeds."),
     profile: str = typer.Option("quick", help="Budget: quick, bench or paper (see: dfqbench list profiles)."),
     preset: str = typer.Option("standard", help="Quantizer preset (see: dfqbench list presets)."),

@@ -17,13 +17,14 @@ from dfqbench.cli.options import (
 from dfqbench.cli.run_display import run_with_display
 from dfqbench.cli.settings import make_settings
 from dfqbench.errors import UserError
+from dfqbench.paths import DEFAULT_MODEL
 
 
 def tune_command(
     methods: str = typer.Option(..., help="Comma-separated methods that declare a tunable grid (e.g. sardfq)."),
     bits: str = typer.Option("4w4a", help="The one bit-width the tuning is made at (applied at every bit-width "
                                           "of the model by run --tuning)."),
-    models: str = typer.Option("fmnist_vit", help="Comma-separated models: one tuning file each."),
+    models: str = typer.Option(DEFAULT_MODEL, help="Comma-separated models: one tuning file each."),
     seeds: str = typer.Option("0,1,2", help="Comma-separated master seeds."),
     profile: str = typer.Option("bench", help="The profile of the table the tuning feeds."),
     preset: str = typer.Option("standard", help="Quantizer preset."),

@@ -39,7 +39,8 @@ def list_command(pattern: str = typer.Argument(None, help="Wildcard filter, e.g.
 
 @zoo_app.command("margin")
 def margin_command(
-    from_: Path = typer.Option(..., "--from", help="Long-format results CSV (e.g. results/zoo_margin_bench.csv)."),
+    from_: list[Path] = typer.Option(..., "--from", help="Long-format results CSV (e.g. results/zoo_margin_bench.csv);"
+                                                         " repeatable, to show test beds side by side."),
     models: str = typer.Option("fmnist_vit", help="Comma-separated zoo models whose windows to show."),
     calibrators: str = typer.Option("kd", help="Windows to show: kd (noise to real) and calibrators C "
                                                "(noise+C to real+C), e.g. kd,hsad,ptq."),
@@ -54,9 +55,11 @@ def margin_command(
 
       dfqbench zoo margin --from results/zoo_margin_bench.csv
 
-      dfqbench zoo margin --from results/testbed_windows.csv --models canvas56a_vit,canvas56a_deit,canvas56a_swin
-      --calibrators kd,hsad,ptq --bar test-bed --summary
+      dfqbench zoo margin --from results/zoo_margin_bench_v2.csv --from results/testbed/windows_canvas56a.csv
+      --models fmnist_vit,canvas56a_vit,canvas56a_deit,canvas56a_swin --bar test-bed --summary
     """
+    import pandas as pd
+
     from dfqbench.store.export import read_results_csv
     from dfqbench.tables.margin import BARS, margin_markdown, summarise, summary_markdown
     from dfqbench.zoo.registry import get_zoo_model
@@ -65,7 +68,7 @@ def margin_command(
         raise UserError(f"unknown --bar '{bar}' (choose {' or '.join(BARS)})")
     names = split_names("--models", models)
     entries = [get_zoo_model(name) for name in names]
-    frame = read_results_csv(from_)
+    frame = pd.concat([read_results_csv(path) for path in from_], ignore_index=True)
     print(margin_markdown(frame, names, split_names("--calibrators", calibrators), BARS[bar]), end="")
     if summary:
         test_beds: dict[str, list[str]] = {}

@@ -44,7 +44,7 @@ VIT_ARGS = dict(img_size=28, patch_size=4, in_chans=1, num_classes=10,
 
 @register_zoo_model(family="vit", recipe=TrainRecipe(epochs=20, seed=0, resized_crop=(0.2, 1.0)))
 def fmnist_vit() -> nn.Module:
-    """ViT, CLS token: 28 px, patch 4 (7x7 grid), dim 96, 6 blocks, 3 heads, resized-crop training. The default model.
+    """ViT, CLS token: 28 px, patch 4 (7x7 grid), dim 96, 6 blocks, 3 heads, resized-crop training.
 
     Trained with random resized crops (area 0.2-1), as ImageNet ViTs are, so that the calibration's SimCLR
     crops stay close to what the model has seen (README, "Can the zoo rank methods?").

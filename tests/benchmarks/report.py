@@ -43,9 +43,13 @@ def main(*paths: str) -> None:
           f"cores, python {machine.get('python_version')}, torch threads {sorted(threads) or '?'}\n")
     found = medians(data)
     if "test_forward_backward_batch32" in found:
-        print("| model | forward+backward, batch 32 (ms, median) |\n|---|---|")
-        for key, t in sorted(found["test_forward_backward_batch32"].items()):
-            print(f"| {param(key, 'name')} | {1000 * t:.1f} |")
+        passes = {param(key, "name"): t for key, t in found["test_forward_backward_batch32"].items()}
+        print("| model | forward+backward, batch 32 (ms, median) | against the Fashion-MNIST model of its family |"
+              "\n|---|---|---|")
+        for model, t in sorted(passes.items()):
+            base = passes.get(f"fmnist_{model.rsplit('_', 1)[-1]}")
+            ratio = f"{t / base:.2f}x" if base and not model.startswith("fmnist_") else "–"
+            print(f"| {model} | {1000 * t:.1f} | {ratio} |")
         print()
     if "test_eval_fp_vs_fake_quant" in found:
         evals = {(param(k, "name"), param(k, "mode")): t for k, t in found["test_eval_fp_vs_fake_quant"].items()}

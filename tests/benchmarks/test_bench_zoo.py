@@ -29,6 +29,7 @@ def test_forward_backward_batch32(benchmark, name):
         model(images).logsumexp(-1).sum().backward()
 
     benchmark.group = "forward+backward batch 32"
+    benchmark.extra_info.update(model=name, threads=torch.get_num_threads())
     benchmark(step)
     assert images.grad is not None and images.grad.abs().sum() > 0
 
