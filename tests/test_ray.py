@@ -238,3 +238,23 @@ def test_cluster_display_counts_queued_running_done_failed_and_time_left(capsys)
     assert reporter.status() == "2 queued · 0 running · 2 done of 4 (1 failed) · about 0:02:00 left"
     err = capsys.readouterr().err
     assert "running on 10.0.0.1" in err and "FAILED: ValueError: x" in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_on_the_driver_cancels_the_tasks_and_keeps_what_finished(tmp_path):
+    args = ["--threads", "1", "run", "--plugin", str(PLUGIN), "--methods", "counted-noise+ptq", *SMOKE,
+            "--bits", "4w4a,3w3a", "--seeds", "0,1,2,3,4,5", "--executor", "ray", "--store", "s.sqlite"]
+    driver = subprocess.Popen([*DFQBENCH, *args], cwd=tmp_path, env={**os.environ, "DFQBENCH_TEST_SLEEP": "3"},
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and driver.poll() is None and not stored(tmp_path / "s.sqlite"):
+            time.sleep(0.2)
+        driver.send_signal(signal.SIGINT)
+        _, err = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    kept = stored(tmp_path / "s.sqlite")
+    assert driver.returncode == 130, err
+    assert 1 <= len(kept) < 12 and "interrupted:" in err and "rerun the same command to resume" in err
