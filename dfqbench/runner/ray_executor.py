@@ -89,35 +89,36 @@ def submit(ray, plan: list[PlannedCell], todo: list[int], settings: RunSettings,
            spec: WorkerSpec, events) -> Submitted:
     """One synthesis (or one task per batch) per set not in the driver's cache, then one task per cell."""
     resources = dict(num_cpus=options.cpus_per_cell, num_gpus=options.gpus_per_cell, max_retries=MAX_RETRIES)
-    remote_synthesis = ray.remote(synthesis_task).options(**resources)
-    remote_batch = ray.remote(batch_task).options(**resources)
-    remote_cell = ray.remote(cell_task).options(**resources)
+    tasks = {task.__name__: ray.remote(task).options(**resources) for task in (synthesis_task, batch_task, cell_task)}
     submitted, groups = Submitted(), defaultdict(list)
     for index in todo:
         groups[plan[index].set_key].append(index)
     for key, members in groups.items():
-        first = plan[members[0]]
-        parts, made_here = [], False
-        if first.synth is not None:
-            hit = settings.cache.load(key)
-            if hit is not None:
-                parts = [ray.put((hit.synthetic, hit.seconds))]
-            elif first.cell.method.split:
-                n = batch_count(profile_of(first.cell, settings))
-                parts = [remote_batch.remote(spec, first.cell, first.cell_id, k, events) for k in range(n)]
-                made_here = True
-            else:
-                parts = [remote_synthesis.remote(spec, first.cell, first.cell_id, events)]
-                made_here = True
-            if made_here:
-                submitted.set_parts[key] = parts
-                submitted.waiting_sets.update({ref: key for ref in parts})
+        parts, made_here = set_source(ray, plan[members[0]], settings, tasks, spec, events)
+        if made_here:
+            submitted.set_parts[key] = parts
+            submitted.waiting_sets.update({ref: key for ref in parts})
         for position, index in enumerate(members):
             planned = plan[index]
-            ref = remote_cell.remote(spec, planned.cell, planned.cell_id, made_here and position == 0, events,
+            ref = tasks["cell_task"].remote(spec, planned.cell, planned.cell_id, made_here and position == 0, events,
                                      *parts)
             submitted.cells[ref] = index
     return submitted
+
+
+def set_source(ray, first: PlannedCell, settings: RunSettings, tasks: dict, spec: WorkerSpec,
+               events) -> tuple[list, bool]:
+    """``(refs, made here)``: the set of ``first``'s group as refs to its parts: none for the fp row; the driver's
+    cached set; else one synthesis task, or with ``--split-synthesis`` one task per batch."""
+    if first.synth is None:
+        return [], False
+    hit = settings.cache.load(first.set_key)
+    if hit is not None:
+        return [ray.put((hit.synthetic, hit.seconds))], False
+    if first.cell.method.split:
+        count = batch_count(profile_of(first.cell, settings))
+        return [tasks["batch_task"].remote(spec, first.cell, first.cell_id, k, events) for k in range(count)], True
+    return [tasks["synthesis_task"].remote(spec, first.cell, first.cell_id, events)], True
 
 
 def cache_set(ray, key: str, refs: list, plan_by_key: dict, settings: RunSettings) -> None:
@@ -129,14 +130,13 @@ def cache_set(ray, key: str, refs: list, plan_by_key: dict, settings: RunSetting
     except Exception:  # noqa: BLE001 - the cells that needed it fail with the reason
         return
     planned = plan_by_key[key]
-    if len(parts) == 1 and len(parts[0]) == 3:
-        synthetic, meta, seconds = parts[0]
-    else:
-        synthetic = concatenate([p[0] for p in parts])
-        seconds = sum(p[-1] for p in parts)
+    if planned.cell.method.split:  # the batches, each (images, seconds)
+        synthetic, seconds = concatenate([p[0] for p in parts]), sum(p[1] for p in parts)
         meta = {"synthesizer": planned.synth.name, "version": planned.synth.version, "model": planned.cell.model,
                 "seed": planned.cell.seed, "profile": settings.profile.name, "mode": "split",
                 "bits": str(planned.cell.bits) if planned.synth.needs_quantized_model else None}
+    else:  # one whole set: (images, cache metadata, seconds)
+        synthetic, meta, seconds = parts[0]
     settings.cache.save(key, synthetic, meta, seconds=seconds)
 
 
