@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from dfqbench.cli import cache_cmd, data_cmd, eval_cmd, list_cmd, run_cmd, table_cmd, tune_cmd, zoo_cmd
+from dfqbench.cli import cache_cmd, data_cmd, eval_cmd, list_cmd, plot_cmd, run_cmd, table_cmd, tune_cmd, zoo_cmd
 from dfqbench.cli.console import err_console
 from dfqbench.errors import UserError
 from dfqbench.runtime import tune_allocator
@@ -53,6 +53,7 @@ def _register_commands() -> None:
     app.add_typer(cache_cmd.cache_app, name="cache")
     app.add_typer(cache_cmd.samples_app, name="samples")
     app.add_typer(data_cmd.data_app, name="data")
+    app.add_typer(plot_cmd.plot_app, name="plot")
 
 
 _register_commands()

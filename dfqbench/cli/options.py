@@ -30,3 +30,8 @@ def device_option() -> str:
 def checkpoint_dir_option() -> Path:
     return typer.Option(DEFAULT_CHECKPOINTS, help="Checkpoints of cells in flight: a stopped run resumes each cell "
                                                   "from its last one; removed when the cell is stored.")
+
+
+def split(text: str | None) -> list[str] | None:
+    """A comma-separated option's values (None when not given)."""
+    return [part.strip() for part in text.split(",") if part.strip()] if text else None

@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import store_option
+from dfqbench.cli.options import split, store_option
 from dfqbench.cli.output import leaderboard_of
 from dfqbench.errors import UserError
 from dfqbench.paths import CLAIMS
@@ -18,10 +18,6 @@ from dfqbench.paths import CLAIMS
 VIEWS = ("leaderboard", "gap", "claims")
 FORMATS = ("rich", "md", "csv")
 INTERVALS = ("std", "ci")
-
-
-def split(text: str | None) -> list[str] | None:
-    return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
 def only(frame: pd.DataFrame, column: str, value: str | None) -> pd.DataFrame:

@@ -1,0 +1,65 @@
+"""``dfqbench plot``: figures of the results, from committed CSVs or a store (never a re-run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dfqbench.cli.console import console
+from dfqbench.cli.options import split, store_option
+from dfqbench.errors import UserError
+
+plot_app = typer.Typer(help="Figures of the results (PNG or SVG, the same bytes for the same inputs).",
+                       no_args_is_help=True)
+
+
+def results_frame(from_: list[Path] | None, store: Path):
+    """The long-format rows of ``--from`` CSVs (several are concatenated), else of the store."""
+    import pandas as pd
+
+    from dfqbench.store.export import read_results_csv
+    from dfqbench.store.sqlite import ResultStore
+
+    if from_:
+        return pd.concat([read_results_csv(path) for path in from_], ignore_index=True)
+    if not Path(store).is_file():
+        raise UserError(f"no results store at {store} (run 'dfqbench run' first, or give --from CSV)")
+    with ResultStore(store) as results:
+        return results.to_frame()
+
+
+def figure_title(board) -> str:
+    """Test bed (the models' datasets), profile, preset and seeds of the rows a figure shows."""
+    from dfqbench.zoo.registry import ZOO
+
+    datasets = sorted({ZOO[m].dataset if m in ZOO.names() else "timm" for m in board.models})
+    parts = [", ".join(datasets)] + [f"{name} {', '.join(board.caption[name])}"
+                                     for name in ("profile", "preset", "seeds") if name in board.caption]
+    return " · ".join(parts)
+
+
+@plot_app.command("accuracy")
+def accuracy_command(
+    out: Path = typer.Option(..., "-o", "--out", help="Figure file: .png or .svg."),
+    from_: list[Path] = typer.Option(None, "--from", help="Long-format results CSV (repeatable; default: the store)."),
+    store: Path = store_option(),
+    methods: str = typer.Option(None, help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
+    models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
+) -> None:
+    """Top-1 against bit-width per model: a line per method with its 95 % interval, the noise-to-real window
+    shaded, fp as a line.
+
+    Examples:
+
+      dfqbench plot accuracy --from results/testbed/windows_canvas56a.csv -o accuracy.png
+
+      dfqbench plot accuracy --methods 'noise,real,maskaq*' -o accuracy.svg
+    """
+    from dfqbench.cli.output import leaderboard_of
+    from dfqbench.plots.accuracy import accuracy_figure
+    from dfqbench.plots.style import save
+
+    board = leaderboard_of(results_frame(from_, store), methods=split(methods), models=split(models))
+    path = save(accuracy_figure(board, figure_title(board)), out)
+    console.print(f"wrote {path}", highlight=False)

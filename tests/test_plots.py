@@ -1,0 +1,50 @@
+"""The figures: drawn from committed CSVs, their structure checked (panels, series, labels), not their pixels;
+the same inputs give the same bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from cli_helpers import assert_one_line_error, run_cli
+
+from dfqbench.cli.output import leaderboard_of
+from dfqbench.plots.accuracy import accuracy_figure
+from dfqbench.store.export import read_results_csv
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+WINDOWS = RESULTS / "testbed" / "windows_canvas56a.csv"
+
+
+def legend_labels(fig) -> list[str]:
+    return [text.get_text() for legend in fig.legends for text in legend.get_texts()]
+
+
+def test_accuracy_has_a_panel_per_model_and_a_series_per_row():
+    board = leaderboard_of(read_results_csv(WINDOWS))
+    fig = accuracy_figure(board, "canvas56-a")
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert [ax.get_title() for ax in panels] == ["canvas56a_vit", "canvas56a_deit", "canvas56a_swin"]
+    for ax in panels:
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["3w3a", "4w4a"]
+        assert ax.get_ylabel() == "top-1 (%)" and "bit-width" in ax.get_xlabel()
+        assert len(ax.containers) == 2  # noise and real, each with its error bars
+        assert len(ax.collections) >= 1  # the shaded window
+    assert legend_labels(fig) == ["noise to real window", "fp", "noise", "real"]
+    assert fig._suptitle.get_text() == "canvas56-a"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".svg"])
+def test_the_same_inputs_give_the_same_bytes(tmp_path, capsys, monkeypatch, suffix):
+    for name in ("a", "b"):
+        code, _, err = run_cli(["plot", "accuracy", "--from", str(WINDOWS), "-o", str(tmp_path / f"{name}{suffix}")],
+                               capsys, monkeypatch)
+        assert code == 0, err
+    assert (tmp_path / f"a{suffix}").read_bytes() == (tmp_path / f"b{suffix}").read_bytes()
+    assert (tmp_path / f"a{suffix}").stat().st_size > 10_000
+
+
+def test_a_figure_file_of_another_kind_is_one_line_and_exit_2(tmp_path, capsys, monkeypatch):
+    code, _, err = run_cli(["plot", "accuracy", "--from", str(WINDOWS), "-o", str(tmp_path / "a.pdf")],
+                           capsys, monkeypatch)
+    assert_one_line_error(code, err, "must end in .png or .svg")
