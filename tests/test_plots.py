@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_helpers import assert_one_line_error, run_cli
 
@@ -48,3 +49,19 @@ def test_a_figure_file_of_another_kind_is_one_line_and_exit_2(tmp_path, capsys, 
     code, _, err = run_cli(["plot", "accuracy", "--from", str(WINDOWS), "-o", str(tmp_path / "a.pdf")],
                            capsys, monkeypatch)
     assert_one_line_error(code, err, "must end in .png or .svg")
+
+
+def test_gap_heatmap_has_a_cell_per_synthesizer_and_calibrator():
+    from dfqbench.plots.gap import gap_figure, gap_values
+    from dfqbench.tables.gap import build_gap_table
+
+    table = build_gap_table(leaderboard_of(read_results_csv(RESULTS / "bench_4w4a.csv")))
+    fig = gap_figure(table, "fashion-mnist")
+    panel = next(ax for ax in fig.axes if ax.get_title() == "4w4a · fmnist_vit")
+    assert [t.get_text() for t in panel.get_yticklabels()] == table.synthesizers
+    assert [t.get_text() for t in panel.get_xticklabels()] == table.calibrators
+    texts = [t.get_text() for t in panel.texts]
+    assert len(texts) == len(table.synthesizers) * len(table.calibrators)
+    assert "undefined" in texts and any(t.startswith("0.47 [") for t in texts)  # maskaq under masked-hsad
+    values = gap_values(table, "4w4a", "fmnist_vit")
+    assert (~np.isnan(values)).sum() == 3

@@ -63,3 +63,28 @@ def accuracy_command(
     board = leaderboard_of(results_frame(from_, store), methods=split(methods), models=split(models))
     path = save(accuracy_figure(board, figure_title(board)), out)
     console.print(f"wrote {path}", highlight=False)
+
+
+@plot_app.command("gap")
+def gap_command(
+    out: Path = typer.Option(..., "-o", "--out", help="Figure file: .png or .svg."),
+    from_: list[Path] = typer.Option(None, "--from", help="Long-format results CSV (repeatable; default: the store)."),
+    store: Path = store_option(),
+    bits: str = typer.Option(None, help="Bit-widths, comma-separated (default: all)."),
+    models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
+) -> None:
+    """The same-calibrator view as heatmaps: per bit-width and model, synthesizers x calibrators coloured by the
+    share of the noise-to-real gap each closes, with its interval ("undefined" where real is not above noise).
+
+    Examples:
+
+      dfqbench plot gap --from results/bench_4w4a.csv -o gap.png
+    """
+    from dfqbench.cli.output import leaderboard_of
+    from dfqbench.plots.gap import gap_figure
+    from dfqbench.plots.style import save
+    from dfqbench.tables.gap import build_gap_table
+
+    board = leaderboard_of(results_frame(from_, store), bits=split(bits), models=split(models))
+    path = save(gap_figure(build_gap_table(board), figure_title(board)), out)
+    console.print(f"wrote {path}", highlight=False)
