@@ -65,3 +65,19 @@ def test_gap_heatmap_has_a_cell_per_synthesizer_and_calibrator():
     assert "undefined" in texts and any(t.startswith("0.47 [") for t in texts)  # maskaq under masked-hsad
     values = gap_values(table, "4w4a", "fmnist_vit")
     assert (~np.isnan(values)).sum() == 3
+
+
+def test_cost_places_each_row_by_its_time_and_marks_unrecorded_synthesis_time():
+    from dfqbench.plots.cost import cost_figure, stage_minutes
+
+    frame = read_results_csv(RESULTS / "bench_4w4a.csv")
+    board = leaderboard_of(frame, methods=["fp", "noise", "real", "psaq-vit", "maskaq", "sardfq"])
+    fig = cost_figure(board, frame, "fashion-mnist")
+    top, bottom = fig.axes[0], fig.axes[1]
+    assert top.get_ylabel() == "top-1 (%)" and "CPU minutes" in top.get_xlabel()
+    assert [t.get_text() for t in bottom.get_yticklabels()] == ["fp", "noise *", "real *", "psaq-vit", "maskaq",
+                                                               "sardfq *"]
+    assert len(bottom.patches) == 3 * 6  # a bar per stage and row
+    minutes, missing = stage_minutes(frame, "maskaq", "4w4a", "fmnist_vit")
+    assert not missing and minutes["calibration"] > minutes["synthesis"] > 1  # six refreshes dominate its cost
+    assert "did not record" in fig._supxlabel.get_text()

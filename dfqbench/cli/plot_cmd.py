@@ -88,3 +88,29 @@ def gap_command(
     board = leaderboard_of(results_frame(from_, store), bits=split(bits), models=split(models))
     path = save(gap_figure(build_gap_table(board), figure_title(board)), out)
     console.print(f"wrote {path}", highlight=False)
+
+
+@plot_app.command("cost")
+def cost_command(
+    out: Path = typer.Option(..., "-o", "--out", help="Figure file: .png or .svg."),
+    from_: list[Path] = typer.Option(None, "--from", help="Long-format results CSV (repeatable; default: the store)."),
+    store: Path = store_option(),
+    methods: str = typer.Option(None, help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
+    bits: str = typer.Option(None, help="Bit-widths, comma-separated (default: all)."),
+    models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
+) -> None:
+    """Top-1 against the time of a cell, and that time by stage (synthesis, calibration, evaluation), per
+    bit-width and model.
+
+    Examples:
+
+      dfqbench plot cost --from results/bench_4w4a.csv --methods 'fp,noise,real,psaq*,mimiq,maskaq,sardfq' -o cost.png
+    """
+    from dfqbench.cli.output import leaderboard_of
+    from dfqbench.plots.cost import cost_figure
+    from dfqbench.plots.style import save
+
+    frame = results_frame(from_, store)
+    board = leaderboard_of(frame, methods=split(methods), bits=split(bits), models=split(models))
+    path = save(cost_figure(board, frame, figure_title(board)), out)
+    console.print(f"wrote {path}", highlight=False)
