@@ -81,3 +81,23 @@ def test_cost_places_each_row_by_its_time_and_marks_unrecorded_synthesis_time():
     minutes, missing = stage_minutes(frame, "maskaq", "4w4a", "fmnist_vit")
     assert not missing and minutes["calibration"] > minutes["synthesis"] > 1  # six refreshes dominate its cost
     assert "did not record" in fig._supxlabel.get_text()
+
+
+def test_samples_has_a_real_row_and_a_row_per_synthesizer(tmp_path, capsys, monkeypatch):
+    from matplotlib.image import AxesImage
+
+    import dfqbench.plots.style as style
+
+    saved = []
+    monkeypatch.setattr(style, "save", lambda fig, path: saved.append(fig) or Path(path))
+    code, _, err = run_cli(["plot", "samples", "--methods", "noise,psaq-vit", "--model", "fmnist_vit", "--profile",
+                            "smoke", "--fallback", "smoke", "--cache-dir", str(tmp_path / "cache"), "-o",
+                            str(tmp_path / "s.png")], capsys, monkeypatch)
+    assert code == 0, err
+    fig = saved[0]
+    assert len(fig.axes) == 3 * 10
+    assert [ax.get_title() for ax in fig.axes[:10]][:2] == ["T-shirt/top", "Trouser"]
+    names = [ax.get_ylabel() for ax in fig.axes[::10]]
+    assert names == ["real (test)", "noise\n(smoke, by FP prediction)", "psaq-vit\n(smoke, by target)"]
+    assert all(any(isinstance(a, AxesImage) for a in ax.get_children()) for ax in fig.axes[:10])  # every class
+    assert len(list((tmp_path / "cache").glob("*.safetensors"))) == 2  # the sets it made were cached

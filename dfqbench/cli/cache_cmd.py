@@ -56,9 +56,9 @@ def samples_export(
     Example: dfqbench samples export 3f2a... --out runs/samples
     """
     import timm
-    import torch
     from PIL import Image
 
+    from dfqbench.data.transforms import to_pixels
     from dfqbench.runner.cache import SynthesisCache
     from dfqbench.zoo.registry import get_zoo_model, is_zoo_model
 
@@ -75,9 +75,7 @@ def samples_export(
         cfg = timm.data.resolve_data_config(model=timm.create_model(name, pretrained=False))
     else:
         raise UserError("the set records no model: pass --model")
-    mean = torch.tensor(cfg["mean"]).view(1, -1, 1, 1)
-    std = torch.tensor(cfg["std"]).view(1, -1, 1, 1)
-    pixels = ((synthetic.images.float() * std + mean).clamp(0, 1) * 255).round().byte()
+    pixels = (to_pixels(synthetic.images, cfg) * 255).round().byte()
     out.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(pixels):
         array = image.permute(1, 2, 0).squeeze(-1).numpy()

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import split, store_option
+from dfqbench.cli.options import cache_dir_option, data_dir_option, split, store_option
 from dfqbench.errors import UserError
 
 plot_app = typer.Typer(help="Figures of the results (PNG or SVG, the same bytes for the same inputs).",
@@ -114,3 +114,52 @@ def cost_command(
     board = leaderboard_of(frame, methods=split(methods), bits=split(bits), models=split(models))
     path = save(cost_figure(board, frame, figure_title(board)), out)
     console.print(f"wrote {path}", highlight=False)
+
+
+@plot_app.command("samples")
+def samples_command(
+    out: Path = typer.Option(..., "-o", "--out", help="Figure file: .png or .svg."),
+    methods: str = typer.Option("noise,psaq-vit,mimiq,maskaq,sardfq,psaq-vit-v2",
+                                help="Synthesizers (methods or reference rows), one row each."),
+    model: str = typer.Option(None, "--model", help="Model (default: the default model)."),
+    seed: int = typer.Option(0, help="Master seed of the sets."),
+    bits: str = typer.Option("4w4a", help="Bit-width (for synthesizers that use the quantized model)."),
+    profile: str = typer.Option("bench", help="Profile whose cached sets to show."),
+    fallback: str = typer.Option("quick", help="Profile at which a set missing from the cache is made."),
+    cache_dir: Path = cache_dir_option(),
+    data_dir: Path = data_dir_option(),
+) -> None:
+    """Synthetic images, one row per synthesizer, one column per class, real test images first.
+
+    Examples:
+
+      dfqbench plot samples -o samples.png
+
+      dfqbench plot samples --methods noise,maskaq --model canvas56a_deit --profile quick -o samples.png
+    """
+    from dfqbench.cli.settings import make_settings
+    from dfqbench.paths import DEFAULT_MODEL
+    from dfqbench.plots.sample_sets import real_row, synthetic_row
+    from dfqbench.plots.samples import samples_figure
+    from dfqbench.plots.style import save
+    from dfqbench.zoo.backbones import load_backbone
+
+    backbone = load_backbone(model or DEFAULT_MODEL)
+    settings = make_settings("standard", [], profile, "cpu", cache_dir, None, data_dir, None, None, None)
+    names = split(methods) or []
+    if not names:
+        raise UserError("--methods is empty")
+    rows = [real_row(backbone, settings)] + [synthetic_row(m, backbone, seed, bits, settings, fallback) for m in names]
+    classes = list(range(backbone.model.num_classes))[:10]
+    class_names = [class_name(backbone, c) for c in classes]
+    title = f"{backbone.name} · seed {seed} · {bits}"
+    path = save(samples_figure(rows, classes, class_names, title), out)
+    console.print(f"wrote {path}", highlight=False)
+
+
+def class_name(backbone, index: int) -> str:
+    from dfqbench.data.fashion_mnist import CLASSES
+
+    if backbone.dataset == "fashion-mnist" or backbone.dataset.startswith("canvas"):
+        return CLASSES[index]
+    return str(index)

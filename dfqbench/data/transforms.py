@@ -18,6 +18,13 @@ def normalize_batch(pixels: torch.Tensor, data_config: dict) -> torch.Tensor:
     return (pixels - mean) / std
 
 
+def to_pixels(images: torch.Tensor, data_config: dict) -> torch.Tensor:
+    """Model input (B, C, H, W) -> pixels in [0, 1]: the inverse of the normalisation, clamped."""
+    mean = torch.tensor(data_config["mean"]).view(1, -1, 1, 1)
+    std = torch.tensor(data_config["std"]).view(1, -1, 1, 1)
+    return (images.detach().float().cpu() * std + mean).clamp(0, 1)
+
+
 def pixel_bounds(data_config: dict) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel (low, high) of the model-input range that maps back to [0, 1] pixels, (1, C, 1, 1)."""
     mean = torch.tensor(data_config["mean"]).view(1, -1, 1, 1)
