@@ -14,8 +14,11 @@ computes only what is missing.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import signal
+import threading
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -177,23 +180,41 @@ def run_plan_on_ray(plan: list[PlannedCell], settings: RunSettings, store: Resul
         by_id = {p.cell_id: i for i, p in enumerate(plan)}
         reporter.cells_queued(len(todo))
         try:
-            while submitted.pending():
-                ready, _ = ray.wait(submitted.pending(), num_returns=1, timeout=WAIT_S)
-                for event in ray.get(events.drain.remote()):
-                    relay(event, plan, by_id, reporter)
-                for ref in ready:
-                    if ref in submitted.waiting_sets:
-                        set_arrived(ray, ref, submitted, plan_by_key, settings)
-                    else:
-                        cell_arrived(ray, ref, submitted, plan, settings, store, report, reporter)
+            with interrupt_flag() as interrupted:
+                while submitted.pending() and not interrupted.is_set():
+                    ready, _ = ray.wait(submitted.pending(), num_returns=1, timeout=WAIT_S)
+                    for event in ray.get(events.drain.remote()):
+                        relay(event, plan, by_id, reporter)
+                    for ref in ready:
+                        if ref in submitted.waiting_sets:
+                            set_arrived(ray, ref, submitted, plan_by_key, settings)
+                        else:
+                            cell_arrived(ray, ref, submitted, plan, settings, store, report, reporter)
+            report.interrupted = interrupted.is_set()
         except KeyboardInterrupt:
+            report.interrupted = True
+        if report.interrupted:
             for ref in submitted.pending():
                 ray.cancel(ref, force=True)
-            report.interrupted = True
     finally:
         if started:
             ray.shutdown()
     return report
+
+
+@contextlib.contextmanager
+def interrupt_flag():
+    """An event set by Ctrl-C while the block runs (in the main thread; elsewhere one that is never set). The
+    driver polls it: a KeyboardInterrupt raised inside Ray's own calls can be lost there, a flag cannot."""
+    flag = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield flag
+        return
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: flag.set())
+    try:
+        yield flag
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def relay(event: tuple, plan: list[PlannedCell], by_id: dict, reporter: Reporter) -> None:
