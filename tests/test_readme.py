@@ -64,15 +64,17 @@ def test_margin_tables_are_the_output_of_zoo_margin_on_the_committed_csvs(tag, c
     assert block.group(1) == margin_markdown(read_results_csv(ROOT / "results" / csv), ["fmnist_vit"])
 
 
-def test_test_beds_block_is_the_output_of_the_command_above_it(capsys, monkeypatch):
+@pytest.mark.parametrize(("tag", "start"), [("test-beds", "zoo margin --from results/zoo_margin_bench_v2.csv"),
+                                           ("test-beds-calibrators", "zoo margin --from results/testbed/")])
+def test_test_beds_blocks_are_the_output_of_the_command_above_them(tag, start, capsys, monkeypatch):
     from cli_helpers import run_cli
 
-    command = re.search(r"^\.venv/bin/dfqbench (zoo margin --from results/zoo_margin_bench_v2\.csv .*)$", README, re.M)
-    assert command, "README lacks the test beds' zoo margin command"
+    command = re.search(rf"^\.venv/bin/dfqbench ({re.escape(start)}.*)\n```\n\n<!-- {tag} -->", README, re.M)
+    assert command, f"README lacks the zoo margin command above the {tag} block"
     monkeypatch.chdir(ROOT)
     code, out, err = run_cli(command.group(1).split(), capsys, monkeypatch)
     assert code == 0, err
-    block = re.search(r"<!-- test-beds -->\n(.*?)<!-- /test-beds -->", README, re.S)
+    block = re.search(rf"<!-- {tag} -->\n(.*?)<!-- /{tag} -->", README, re.S)
     assert block and block.group(1) == out
 
 
