@@ -35,3 +35,11 @@ def checkpoint_dir_option() -> Path:
 def split(text: str | None) -> list[str] | None:
     """A comma-separated option's values (None when not given)."""
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
+
+
+def figure_option() -> Path:
+    return typer.Option(..., "-o", "--out", help="Figure file: .png or .svg.")
+
+
+def results_from_option() -> list[Path]:
+    return typer.Option(None, "--from", help="Long-format results CSV (repeatable; default: the store).")

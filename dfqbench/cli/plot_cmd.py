@@ -7,7 +7,14 @@ from pathlib import Path
 import typer
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import cache_dir_option, data_dir_option, split, store_option
+from dfqbench.cli.options import (
+    cache_dir_option,
+    data_dir_option,
+    figure_option,
+    results_from_option,
+    split,
+    store_option,
+)
 from dfqbench.errors import UserError
 
 plot_app = typer.Typer(help="Figures of the results (PNG or SVG, the same bytes for the same inputs).",
@@ -29,6 +36,13 @@ def results_frame(from_: list[Path] | None, store: Path):
         return results.to_frame()
 
 
+def write(fig, out: Path) -> None:
+    """Save a figure (PNG or SVG by suffix) and say where."""
+    from dfqbench.plots.style import save
+
+    console.print(f"wrote {save(fig, out)}", highlight=False)
+
+
 def figure_title(board) -> str:
     """Test bed (the models' datasets), profile, preset and seeds of the rows a figure shows."""
     from dfqbench.zoo.registry import ZOO
@@ -41,8 +55,8 @@ def figure_title(board) -> str:
 
 @plot_app.command("accuracy")
 def accuracy_command(
-    out: Path = typer.Option(..., "-o", "--out", help="Figure file: .png or .svg."),
-    from_: list[Path] = typer.Option(None, "--from", help="Long-format results CSV (repeatable; default: the store)."),
+    out: Path = figure_option(),
+    from_: list[Path] = results_from_option(),
     store: Path = store_option(),
     methods: str = typer.Option(None, help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
     models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
@@ -58,17 +72,15 @@ def accuracy_command(
     """
     from dfqbench.cli.output import leaderboard_of
     from dfqbench.plots.accuracy import accuracy_figure
-    from dfqbench.plots.style import save
 
     board = leaderboard_of(results_frame(from_, store), methods=split(methods), models=split(models))
-    path = save(accuracy_figure(board, figure_title(board)), out)
-    console.print(f"wrote {path}", highlight=False)
+    write(accuracy_figure(board, figure_title(board)), out)
 
 
 @plot_app.command("gap")
 def gap_command(
-    out: Path = typer.Option(..., "-o", "--out", help="Figure file: .png or .svg."),
-    from_: list[Path] = typer.Option(None, "--from", help="Long-format results CSV (repeatable; default: the store)."),
+    out: Path = figure_option(),
+    from_: list[Path] = results_from_option(),
     store: Path = store_option(),
     bits: str = typer.Option(None, help="Bit-widths, comma-separated (default: all)."),
     models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
@@ -82,18 +94,16 @@ def gap_command(
     """
     from dfqbench.cli.output import leaderboard_of
     from dfqbench.plots.gap import gap_figure
-    from dfqbench.plots.style import save
     from dfqbench.tables.gap import build_gap_table
 
     board = leaderboard_of(results_frame(from_, store), bits=split(bits), models=split(models))
-    path = save(gap_figure(build_gap_table(board), figure_title(board)), out)
-    console.print(f"wrote {path}", highlight=False)
+    write(gap_figure(build_gap_table(board), figure_title(board)), out)
 
 
 @plot_app.command("cost")
 def cost_command(
-    out: Path = typer.Option(..., "-o", "--out", help="Figure file: .png or .svg."),
-    from_: list[Path] = typer.Option(None, "--from", help="Long-format results CSV (repeatable; default: the store)."),
+    out: Path = figure_option(),
+    from_: list[Path] = results_from_option(),
     store: Path = store_option(),
     methods: str = typer.Option(None, help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
     bits: str = typer.Option(None, help="Bit-widths, comma-separated (default: all)."),
@@ -108,17 +118,15 @@ def cost_command(
     """
     from dfqbench.cli.output import leaderboard_of
     from dfqbench.plots.cost import cost_figure
-    from dfqbench.plots.style import save
 
     frame = results_frame(from_, store)
     board = leaderboard_of(frame, methods=split(methods), bits=split(bits), models=split(models))
-    path = save(cost_figure(board, frame, figure_title(board)), out)
-    console.print(f"wrote {path}", highlight=False)
+    write(cost_figure(board, frame, figure_title(board)), out)
 
 
 @plot_app.command("samples")
 def samples_command(
-    out: Path = typer.Option(..., "-o", "--out", help="Figure file: .png or .svg."),
+    out: Path = figure_option(),
     methods: str = typer.Option("noise,psaq-vit,mimiq,maskaq,sardfq,psaq-vit-v2",
                                 help="Synthesizers (methods or reference rows), one row each."),
     model: str = typer.Option(None, "--model", help="Model (default: the default model)."),
@@ -141,7 +149,6 @@ def samples_command(
     from dfqbench.paths import DEFAULT_MODEL
     from dfqbench.plots.sample_sets import real_row, synthetic_row
     from dfqbench.plots.samples import samples_figure
-    from dfqbench.plots.style import save
     from dfqbench.zoo.backbones import load_backbone
 
     backbone = load_backbone(model or DEFAULT_MODEL)
@@ -153,8 +160,7 @@ def samples_command(
     classes = list(range(backbone.model.num_classes))[:10]
     class_names = [class_name(backbone, c) for c in classes]
     title = f"{backbone.name} · seed {seed} · {bits}"
-    path = save(samples_figure(rows, classes, class_names, title), out)
-    console.print(f"wrote {path}", highlight=False)
+    write(samples_figure(rows, classes, class_names, title), out)
 
 
 def class_name(backbone, index: int) -> str:
