@@ -19,7 +19,6 @@ import dataclasses
 import os
 import signal
 import threading
-import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -240,11 +239,10 @@ def cell_arrived(ray, ref, submitted: Submitted, plan: list[PlannedCell], settin
                  store: ResultStore, report: GridReport, reporter: Reporter) -> None:
     index = submitted.cells.pop(ref)
     planned = plan[index]
-    started = time.time()
     try:
         row = ray.get(ref)
     except Exception as exc:  # noqa: BLE001 - the task's error (or its set's) is the cell's failure
-        row = failed_row(planned, settings, task_error(exc), time.time() - started)
+        row = failed_row(planned, settings, task_error(exc))  # the worker's time is not known here
     store.put(row)
     settings.checkpoints(planned.cell_id).clear()
     (report.done if row["status"] == "ok" else report.failed).append(row)
