@@ -31,7 +31,7 @@ def test_tune_scores_every_grid_value_on_the_validation_split_and_picks_the_best
     assert record["evaluation"] == "val[:40]" and record["method"] == "scaled-noise"
     rows = sqlite3.connect(tmp_path / "s.sqlite").execute("SELECT evaluation, n_eval FROM cells").fetchall()
     assert set(rows) == {("val[:40]", 40)}  # scored on the validation split, never the test split
-    assert "chose" in out
+    assert "chose" in out and "fmnist_vit saw it in training" in record["note"]
 
 
 def test_run_applies_a_tuning_as_overrides_with_a_tuned_label(tuned, tmp_path, capsys, monkeypatch):
@@ -64,3 +64,11 @@ def test_a_tuning_for_another_model_is_refused(tuned, capsys, monkeypatch):
     code, _, err = run_cli(["run", "--plugin", PLUGIN, "--methods", "scaled-noise", "--tuning", str(path),
                             "--models", "fmnist_deit"], capsys, monkeypatch)
     assert_one_line_error(code, err, "for another model but none for fmnist_deit")
+
+
+def test_the_tuning_note_says_whether_the_model_saw_the_validation_split():
+    from dfqbench.cli.tune_cmd import validation_note
+
+    assert "canvas56a_vit was trained without it" in validation_note("canvas56a_vit")
+    assert "fmnist_vit saw it in training" in validation_note("fmnist_vit")
+    assert validation_note("vit_tiny_patch16_224").endswith("carved from the training data")

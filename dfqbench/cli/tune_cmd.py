@@ -79,9 +79,7 @@ def tune_command(
         record = summarise(name, specs, [row for row in rows if row["model"] == model])
         record.update(format=TUNING_FORMAT, method=name, model=model, bits=str(bit_list[0]), seeds=seed_list,
                       profile=settings.profile.name, profile_hash=settings.profile.hash(), preset=settings.preset.name,
-                      preset_hash=settings.preset.hash(),
-                      note="scores are top-1 on the validation split carved from the training data; the fmnist_* "
-                           "zoo models saw it in training, which biases them upward")
+                      preset_hash=settings.preset.hash(), note=validation_note(model))
         path = out_dir / f"tuning_{name}_{model}_{bit_list[0]}_{settings.profile.name}.json"
         write_tuning(record, path)
         for score in record["scores"]:
@@ -89,3 +87,15 @@ def tune_command(
                           highlight=False, markup=False)
         console.print(f"{name} on {model}: chose {record['choice_label']}; wrote {path}", highlight=False,
                       markup=False)
+
+
+def validation_note(model: str) -> str:
+    """What the scores are, and whether the model saw the validation split in its training (zoo recipes say)."""
+    from dfqbench.zoo.registry import get_zoo_model, is_zoo_model
+
+    note = "scores are top-1 on the validation split carved from the training data"
+    if not is_zoo_model(model):
+        return note
+    if get_zoo_model(model).recipe.train_split == "train":
+        return note + f"; {model} was trained without it"
+    return note + f"; {model} saw it in training, which biases its scores upward"
