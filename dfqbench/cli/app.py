@@ -7,7 +7,19 @@ import sys
 
 import typer
 
-from dfqbench.cli import cache_cmd, data_cmd, eval_cmd, list_cmd, plot_cmd, run_cmd, table_cmd, tune_cmd, zoo_cmd
+from dfqbench.cli import (
+    cache_cmd,
+    data_cmd,
+    eval_cmd,
+    list_cmd,
+    plot_cmd,
+    report_cmd,
+    run_cmd,
+    students_cmd,
+    table_cmd,
+    tune_cmd,
+    zoo_cmd,
+)
 from dfqbench.cli.console import err_console
 from dfqbench.errors import UserError
 from dfqbench.runtime import tune_allocator
@@ -49,11 +61,13 @@ def _register_commands() -> None:
     app.command("prune")(table_cmd.prune_command)
     app.command("list")(list_cmd.list_command)
     app.command("eval")(eval_cmd.eval_command)
+    app.command("report")(report_cmd.report_command)
     app.add_typer(zoo_cmd.zoo_app, name="zoo")
     app.add_typer(cache_cmd.cache_app, name="cache")
     app.add_typer(cache_cmd.samples_app, name="samples")
     app.add_typer(data_cmd.data_app, name="data")
     app.add_typer(plot_cmd.plot_app, name="plot")
+    app.add_typer(students_cmd.students_app, name="students")
 
 
 _register_commands()

@@ -147,6 +147,7 @@ def samples_command(
     """
     from dfqbench.cli.settings import make_settings
     from dfqbench.paths import DEFAULT_MODEL
+    from dfqbench.plots.report_images import class_name
     from dfqbench.plots.sample_sets import real_row, synthetic_row
     from dfqbench.plots.samples import samples_figure
     from dfqbench.zoo.backbones import load_backbone
@@ -163,9 +164,34 @@ def samples_command(
     write(samples_figure(rows, classes, class_names, title), out)
 
 
-def class_name(backbone, index: int) -> str:
-    from dfqbench.data.fashion_mnist import CLASSES
 
-    if backbone.dataset == "fashion-mnist" or backbone.dataset.startswith("canvas"):
-        return CLASSES[index]
-    return str(index)
+@plot_app.command("attention")
+def attention_command(
+    students: list[Path] = typer.Argument(..., help="Student files of 'dfqbench run --save-models DIR' (or such "
+                                                    "folders), all of one model."),
+    out: Path = figure_option(),
+    images: int = typer.Option(3, min=1, max=10, help="Real test images, and as many synthetic ones."),
+    synthetic: str = typer.Option("maskaq", help="Synthesizer whose images are shown (from the cache, else made "
+                                                 "at --fallback); 'none' for real images only."),
+    seed: int = typer.Option(0, help="Master seed of the synthetic set."),
+    profile: str = typer.Option("bench", help="Profile whose cached synthetic set to show."),
+    fallback: str = typer.Option("quick", help="Profile at which a set missing from the cache is made."),
+    mask_ratio: float = typer.Option(0.1, help="MaskAQ's informative region: the top share of the patches of the "
+                                               "FP map (0.1: MaskAQ's ratio at the end of a batch)."),
+    cache_dir: Path = cache_dir_option(),
+    data_dir: Path = data_dir_option(),
+) -> None:
+    """Where the FP and calibrated quantized models look: MaskAQ's score map (the CLS query's logits over the
+    patches, mean over blocks and heads; Swin: received attention) for real and synthetic images, the FP model's
+    informative region outlined.
+
+    Examples:
+
+      dfqbench run --methods mimiq,maskaq --save-models runs/students
+
+      dfqbench plot attention runs/students -o attention.png
+    """
+    from dfqbench.plots.report_images import students_attention_figure
+
+    write(students_attention_figure(students, cache_dir, data_dir, images, synthetic, seed, profile, fallback,
+                                    mask_ratio), out)

@@ -11,6 +11,7 @@ import dataclasses
 
 import torch
 
+from dfqbench.api import SyntheticSet
 from dfqbench.data.splits import eval_batches
 from dfqbench.data.transforms import to_pixels
 from dfqbench.plots.samples import SampleRow
@@ -34,17 +35,35 @@ def real_row(backbone: Backbone, settings: RunSettings) -> SampleRow:
     return SampleRow("real (test)", to_pixels(torch.cat(images), backbone.data_config), torch.cat(labels))
 
 
-def synthetic_row(method: str, backbone: Backbone, seed: int, bits: str, settings: RunSettings,
-                  fallback: str) -> SampleRow:
-    """One method's set (from the cache, else made at ``fallback``) with the class of each image."""
+def synthetic_images(method: str, backbone: Backbone, seed: int, bits: str, settings: RunSettings,
+                     fallback: str | None) -> tuple[SyntheticSet | None, str]:
+    """One method's set, from the cache, else made at ``fallback`` (and cached); with the profile it has.
+    Without a fallback a set missing from the cache is None."""
     cell = Cell(resolve_method(method, {}), backbone.name, parse_bit_list(bits)[0], seed)
     planned = plan_cell(cell, backbone, settings)
     profile = settings.profile.name
     if settings.cache.load(planned.set_key) is None:
+        if fallback is None:
+            return None, profile
         settings = dataclasses.replace(settings, profile=get_profile(fallback))
         planned, profile = plan_cell(cell, backbone, settings), fallback
     _, context = cell_models(planned, settings, lambda stage, done, total: None)
     synthetic, _ = synthetic_set(planned.synth, planned.set_key, cell, settings, context, {})
+    return synthetic, profile
+
+
+def synthetic_row(method: str, backbone: Backbone, seed: int, bits: str, settings: RunSettings,
+                  fallback: str) -> SampleRow:
+    """One method's set (from the cache, else made at ``fallback``) with the class of each image."""
+    return synthetic_row_or_none(method, backbone, seed, bits, settings, fallback)
+
+
+def synthetic_row_or_none(method: str, backbone: Backbone, seed: int, bits: str, settings: RunSettings,
+                          fallback: str | None = None) -> SampleRow | None:
+    """:func:`synthetic_row`; None when the set is not in the cache and there is no ``fallback``."""
+    synthetic, profile = synthetic_images(method, backbone, seed, bits, settings, fallback)
+    if synthetic is None:
+        return None
     if synthetic.labels is not None:
         classes, how = synthetic.labels.cpu(), "target"
     else:

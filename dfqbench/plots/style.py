@@ -46,6 +46,17 @@ def figure(ncols: int, nrows: int = 1, width: float = 4.0, height: float = 3.2,
     return fig, [ax for row in axes for ax in row]
 
 
+def png_bytes(fig: Figure) -> bytes:
+    """``fig`` as PNG bytes, as :func:`save` writes them; closes it."""
+    import io
+
+    buffer = io.BytesIO()
+    with plt.rc_context(RC):
+        fig.savefig(buffer, format="png", metadata={"Software": None})
+    plt.close(fig)
+    return buffer.getvalue()
+
+
 def save(fig: Figure, path: str | Path) -> Path:
     """Write ``fig`` as PNG or SVG (by suffix), byte-identical for identical figures; close it."""
     path = Path(path)

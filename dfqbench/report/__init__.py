@@ -1,0 +1,1 @@
+"""``dfqbench report``: one self-contained HTML page of the results (tables, figures, provenance)."""
