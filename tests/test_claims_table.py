@@ -228,3 +228,14 @@ def test_committed_claims_tables_are_the_commands_output(name, tmp_path, capsys,
     code, _, err = run_cli(args, capsys, monkeypatch)
     assert code == 0, err
     assert (tmp_path / name).read_bytes() == (RESULTS / name).read_bytes()
+
+
+def test_a_claim_about_a_method_reads_its_tuned_row_when_that_is_all_the_results_have():
+    tuned = {"a[tuned]" if k == "a" else k.replace("a[", "a[tuned,") if k.startswith("a[") else k: v
+             for k, v in ROWS.items()}
+    table = build_claims_table(build_leaderboard(_frame(tuned)), [_claim("a", "b"), _claim("a", "a[x=false]")])
+    verdicts = {v.claim.text: v for v in table.verdicts[("4w4a", V)]}
+    assert set(verdicts) == {"a[tuned] > b", "a[tuned] > a[tuned,x=false]"}
+    assert verdicts["a[tuned] > b"].verdict == "holds"
+    assert verdicts["a[tuned] > a[tuned,x=false]"].claim.paired  # the tuned row and its own ablation, by seed
+    assert verdicts["a[tuned] > a[tuned,x=false]"].verdict == "holds"

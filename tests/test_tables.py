@@ -131,6 +131,21 @@ def test_row_kind_and_variant_of_are_read_from_the_label_and_synthesizer():
     assert row_kind("maskaq", ["maskaq"], is_fp=False) == "method"
 
 
+def test_a_tuned_row_is_a_method_row_and_its_ablations_vary_it():
+    from dfqbench.tables.leaderboard import method_name, variant_of
+
+    assert variant_of("sardfq[tuned]") is None and method_name("sardfq[tuned]") == "sardfq"
+    assert variant_of("sardfq[tuned,apa=false]") == "sardfq[tuned]"
+    assert variant_of("maskaq[se=false]") == "maskaq" and variant_of("maskaq") is None
+    assert row_kind("sardfq[tuned]", [""], is_fp=False) == "method"  # read through the registered method
+    frame = _ablation_frame()
+    frame["method"] = frame["method"].map({"m": "m[tuned]", "m[a=false]": "m[tuned,a=false]",
+                                           "m[b=false]": "m[tuned,b=false]"}).fillna(frame["method"])
+    paired = build_leaderboard(frame).column_stats("4w4a", V).paired
+    assert set(paired) == {"m[tuned,a=false]", "m[tuned,b=false]"}
+    assert paired["m[tuned,a=false]"].against == "m[tuned]"
+
+
 def test_a_rows_kind_comes_from_its_synthesizers_declared_role_never_from_a_label_prefix():
     from dfqbench.api import SYNTHESIZERS
 

@@ -10,7 +10,7 @@ import torch
 from matplotlib.figure import Figure
 
 from dfqbench.errors import UserError
-from dfqbench.tables.leaderboard import variant_of
+from dfqbench.tables.leaderboard import method_name, variant_of
 
 
 def class_name(backbone, index: int) -> str:
@@ -71,8 +71,8 @@ def synthesizers_shown(frame: pd.DataFrame) -> list[str]:
     from dfqbench.api import METHODS, REFERENCE_ROWS
 
     labels = [str(label) for label in dict.fromkeys(frame["method"])]
-    methods = [label for label in labels if variant_of(label) is None and "+" not in label
-               and label in METHODS.names() and label not in REFERENCE_ROWS]
+    names = dict.fromkeys(method_name(label) for label in labels if variant_of(label) is None and "+" not in label)
+    methods = [name for name in names if name in METHODS.names() and name not in REFERENCE_ROWS]
     return ["noise"] * ("noise" in labels) + methods
 
 

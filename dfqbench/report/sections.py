@@ -18,8 +18,6 @@ from dfqbench.errors import UserError
 from dfqbench.report.html import gap_html, image_html, markdown_html
 from dfqbench.tables.leaderboard import variant_of
 
-TUNED = "[tuned]"
-
 
 @dataclass(frozen=True)
 class ReportInputs:
@@ -36,20 +34,18 @@ class ReportInputs:
 def main_labels(frame: pd.DataFrame) -> list[str]:
     """The leaderboard's rows, in the results' order: no variants, except tuned rows."""
     labels = list(dict.fromkeys(frame["method"].astype(str)))
-    return [label for label in labels if variant_of(label) is None or label.endswith(TUNED)]
+    return [label for label in labels if variant_of(label) is None]
 
 
 def ablation_groups(frame: pd.DataFrame) -> dict[str, list[str]]:
-    """Per method with variants, its rows: the method (or its tuned row) first, then its variants."""
+    """Per row with variants, its rows: the row varied (when present) first, then its variants."""
     labels = list(dict.fromkeys(frame["method"].astype(str)))
     groups: dict[str, list[str]] = {}
     for label in labels:
         base = variant_of(label)
-        if base is not None and not label.endswith(TUNED):
-            groups.setdefault(base, [])
-            groups[base].append(label)
-    return {base: [head for head in (base, base + TUNED) if head in labels] + variants
-            for base, variants in groups.items()}
+        if base is not None:
+            groups.setdefault(base, [base] if base in labels else []).append(label)
+    return groups
 
 
 def board_of(frame: pd.DataFrame, methods: list[str]):

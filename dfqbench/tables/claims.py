@@ -26,14 +26,14 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.table import Table
 from rich.text import Text
 
 from dfqbench.errors import UserError
-from dfqbench.tables.leaderboard import Column, Leaderboard, variant_of
+from dfqbench.tables.leaderboard import TUNED, Column, Leaderboard, method_name, variant_of
 from dfqbench.tables.render import (
     EMPTY,
     caption,
@@ -195,8 +195,22 @@ class ClaimsTable:
     board: Leaderboard
 
 
+def tuned_label(label: str, labels: list[str]) -> str:
+    """``label`` as the board holds it: a method run with a tuning file is ``sardfq[tuned]`` and its ablations
+    ``sardfq[tuned,apa=false]``; a claim about ``sardfq`` is about the tuned row when the board has no other."""
+    if label in labels:
+        return label
+    method = method_name(label)
+    inside = label[len(method) + 1:-1] if label != method else ""
+    tuned = f"{method}[{TUNED}{',' + inside if inside else ''}]"
+    return tuned if tuned in labels else label
+
+
 def build_claims_table(board: Leaderboard, claims: list[Claim]) -> ClaimsTable:
-    """The verdicts of ``claims`` in every column of ``board``; UserError when no claim's rows are measured."""
+    """The verdicts of ``claims`` in every column of ``board`` (a claim about a method that the board holds only
+    as its tuned row is read of that row); UserError when no claim's rows are measured."""
+    claims = [replace(c, higher=tuned_label(c.higher, board.labels), lower=tuned_label(c.lower, board.labels))
+              for c in claims]
     verdicts = {(b, m): judge_column(board, claims, b, m) for b, m in board.columns}
     if all(v.verdict == NOT_MEASURED for column in verdicts.values() for v in column):
         labels = ", ".join(dict.fromkeys(label for c in claims for label in (c.higher, c.lower)))

@@ -38,12 +38,13 @@ REQUIRED_COLUMNS = ("method", "model", "bits", "status", "top1")
 REPORTED_COLUMNS = ("source", "method", "bits", "backbone", "top1")
 CAPTION_FIELDS = (("profile", "profile"), ("preset", "preset"), ("seed", "seeds"), ("n_eval", "test images"),
                   ("evaluation", "evaluation"), ("device_type", "device"), ("threads", "threads"))
+TUNED = "tuned"  # the first override of a row run with a tuning file (runner.overrides.variant_label)
 VARIANT = re.compile(r"^(?P<method>[^\[\]\s]+)\[[^\]]*\]$")  # 'maskaq[se=false]' -> 'maskaq'
 
 Key = tuple[str, str, str]  # (row label, bits, model)
 Column = tuple[str, str]  # (bits, model)
 
-__all__ = ["Entry", "Leaderboard", "Row", "build_leaderboard", "row_kind", "variant_of"]
+__all__ = ["Entry", "Leaderboard", "Row", "build_leaderboard", "method_name", "row_kind", "variant_of"]
 
 
 def row_kind(label: str, synthesizers: Iterable[str], is_fp: bool) -> str:
@@ -55,10 +56,24 @@ def row_kind(label: str, synthesizers: Iterable[str], is_fp: bool) -> str:
     return "reference" if _reference_role(label, set(synthesizers)) else "method"
 
 
-def variant_of(label: str) -> str | None:
-    """The label a variant row varies (``maskaq[se=false]`` -> ``maskaq``); None for a label that is no variant."""
+def method_name(label: str) -> str:
+    """The registered method or crossing a row runs: ``maskaq[se=false]`` and ``sardfq[tuned]`` -> the name before
+    the brackets."""
     match = VARIANT.match(label)
-    return match.group("method") if match else None
+    return match.group("method") if match else label
+
+
+def variant_of(label: str) -> str | None:
+    """The row a variant row varies: ``maskaq[se=false]`` -> ``maskaq``, ``sardfq[tuned,apa=false]`` ->
+    ``sardfq[tuned]``. None for a label that is no variant, which includes a tuned row (``sardfq[tuned]``: the
+    method with its tuning file's values, a method row of its own)."""
+    match = VARIANT.match(label)
+    if not match:
+        return None
+    method, inside = match.group("method"), label[len(match.group("method")) + 1:-1].split(",")
+    if inside[0] != TUNED:
+        return method
+    return None if len(inside) == 1 else f"{method}[{TUNED}]"
 
 
 @dataclass(frozen=True)
@@ -160,7 +175,7 @@ def _synthesizers_of(label: str, synthesizers: set[str]) -> set[str]:
     named = {s for s in synthesizers if s}
     if named:
         return named
-    base = (variant_of(label) or label).split("+")[0]
+    base = method_name(label).split("+")[0]
     if base in SYNTHESIZERS:
         return {base}
     return {METHODS.get(base).synthesizer} if base in METHODS else set()
