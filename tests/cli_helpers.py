@@ -27,3 +27,14 @@ def assert_one_line_error(code: int, err: str, pattern: str) -> None:
     assert pattern in lines[0]
     if "Traceback" in err:
         pytest.fail(err)
+
+
+def run_ok(args: list[str]) -> None:
+    """Run the CLI in-process outside a test's fixtures (e.g. in a module-scoped fixture); fail unless it exits 0."""
+    saved, sys.argv = sys.argv, ["dfqbench", *args]
+    try:
+        main()
+    except SystemExit as exc:
+        assert not exc.code, exc.code
+    finally:
+        sys.argv = saved

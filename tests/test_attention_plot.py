@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from cli_helpers import assert_one_line_error, run_cli
+from cli_helpers import assert_one_line_error, run_cli, run_ok
 from matplotlib.patches import Rectangle
 from safetensors.torch import load_file, save_file
 
@@ -50,21 +50,10 @@ def fp_model_of(backbone):
 @pytest.fixture(scope="module")
 def students(tmp_path_factory):
     """MaskAQ and MimiQ students of the canvas ViT at the smoke profile, and the cache holding MaskAQ's set."""
-    import sys
-
-    from dfqbench.cli import main
-
     folder = tmp_path_factory.mktemp("students")
-    argv = ["dfqbench", "--threads", "1", "run", "--methods", "maskaq,mimiq", "--models", "canvas56a_vit",
-            "--profile", "smoke", "--limit", "20", "--store", str(folder / "s.sqlite"), "--cache-dir",
-            str(folder / "cache"), "--save-models", str(folder / "models"), "--out", str(folder / "out")]
-    saved, sys.argv = sys.argv, argv
-    try:
-        main()
-    except SystemExit as exc:
-        assert not exc.code, exc.code
-    finally:
-        sys.argv = saved
+    run_ok(["--threads", "1", "run", "--methods", "maskaq,mimiq", "--models", "canvas56a_vit", "--profile", "smoke",
+            "--limit", "20", "--store", str(folder / "s.sqlite"), "--cache-dir", str(folder / "cache"),
+            "--save-models", str(folder / "models"), "--out", str(folder / "out")])
     return folder
 
 

@@ -7,11 +7,10 @@ import io
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from cli_helpers import assert_one_line_error, run_cli
+from cli_helpers import assert_one_line_error, run_cli, run_ok
 
 ROOT = Path(__file__).resolve().parents[1]
 WINDOWS = ROOT / "results" / "testbed" / "windows_canvas56a.csv"
@@ -66,8 +65,6 @@ def test_the_committed_report_is_what_its_command_makes(tmp_path, capsys, monkey
 @pytest.fixture(scope="module")
 def full_report(tmp_path_factory):
     """A report with every figure: a smoke grid of MaskAQ and MimiQ on the canvas ViT, its students and cache."""
-    from dfqbench.cli import main
-
     folder = tmp_path_factory.mktemp("report")
     common = ["--store", str(folder / "s.sqlite")]
     runs = [["--threads", "1", "run", "--methods", "fp,noise,real,maskaq,mimiq", "--models", "canvas56a_vit",
@@ -75,16 +72,8 @@ def full_report(tmp_path_factory):
              "--save-models", str(folder / "models"), "--out", str(folder / "out"), *common],
             ["report", "--students", str(folder / "models"), "--cache-dir", str(folder / "cache"),
              "-o", str(folder / "report.html"), *common]]
-    saved = sys.argv
-    try:
-        for args in runs:
-            sys.argv = ["dfqbench", *args]
-            try:
-                main()
-            except SystemExit as exc:
-                assert not exc.code, exc.code
-    finally:
-        sys.argv = saved
+    for args in runs:
+        run_ok(args)
     return folder / "report.html"
 
 
