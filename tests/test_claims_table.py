@@ -144,7 +144,7 @@ def test_bad_input_from_the_command_line_is_one_line_and_exit_2(tmp_path, capsys
     bad.write_text(HEADER + "maskaq,,P,T,S\n")
     cases = [
         (["--view", "claims", "--claims", str(bad)], "line 2: empty lower"),
-        (["--view", "claims", "--claims", str(tmp_path / "none.csv")], "claims file not found"),
+        (["--view", "claims", "--claims", str(tmp_path / "none.csv")], "--claims: no file at"),
         (["--view", "verdicts"], "unknown --view 'verdicts'"),
         (["--interval", "sd"], "unknown --interval 'sd'"),
         (["--claims", str(CLAIMS)], "--claims goes with --view claims"),

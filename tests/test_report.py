@@ -45,7 +45,7 @@ def test_the_same_inputs_give_the_same_bytes(tmp_path, capsys, monkeypatch):
 @pytest.mark.parametrize(("args", "pattern"), [
     (["-o", "report.txt"], "--output must end in .html"),
     (["--from", "missing.csv", "-o", "r.html"], "missing.csv"),
-    (["--claims", "nope.csv", "-o", "r.html"], "no claims file"),
+    (["--claims", "nope.csv", "-o", "r.html"], "--claims: no file at"),
 ])
 def test_report_bad_input_is_one_line(args, pattern, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)

@@ -52,7 +52,7 @@ def test_run_applies_a_tuning_as_overrides_with_a_tuned_label(tuned, tmp_path, c
     (["tune", "--methods", "mimiq"], "mimiq declares no tunable hyper-parameters"),
     (["tune", "--methods", "noise+kd"], "'noise+kd' is not a registered method"),
     (["tune", "--methods", "sardfq", "--bits", "3w3a,4w4a"], "a tuning is made at one bit-width"),
-    (["run", "--methods", "sardfq", "--tuning", "missing.json"], "tuning file not found"),
+    (["run", "--methods", "sardfq", "--tuning", "missing.json"], "--tuning: no file at"),
 ])
 def test_tune_bad_input_is_one_line(args, pattern, capsys, monkeypatch):
     code, _, err = run_cli(args, capsys, monkeypatch)

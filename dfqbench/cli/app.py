@@ -73,6 +73,13 @@ def _register_commands() -> None:
 _register_commands()
 
 
+def usage_line(exc) -> str:
+    """Click's usage error as one line, with where to read more."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    return f"{message} (see: {ctx.command_path} --help)" if ctx is not None else message
+
+
 def main() -> None:
     """Entry point: a UserError becomes one line on stderr and exit status 2."""
     tune_allocator()
@@ -88,11 +95,13 @@ def main() -> None:
         sys.exit(exc.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except typer.TyperException as exc:  # usage errors: unknown option, missing argument
-        show = getattr(exc, "show", None)
-        if show is None:
+    except typer.TyperException as exc:  # usage errors: unknown option, missing argument, a value out of range
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare group: its help, as asked
+            exc.show()
+            sys.exit(2)
+        if not hasattr(exc, "format_message"):
             raise
-        show()
+        err_console.print(f"error: {usage_line(exc)}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
     if isinstance(code, int) and code:
         sys.exit(code)

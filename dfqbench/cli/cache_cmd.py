@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import cache_dir_option
+from dfqbench.cli.options import cache_dir_option, path_option
+from dfqbench.cli.path_kinds import WRITE_FOLDER
 from dfqbench.errors import UserError
 
 cache_app = typer.Typer(help="The synthetic-set cache.\n\nExamples:\n\n  dfqbench cache list\n\n"
@@ -47,7 +48,7 @@ def cache_clear(cache_dir: Path = cache_dir_option("Cache folder.")) -> None:
 @samples_app.command("export")
 def samples_export(
     key: str = typer.Argument(..., help="Cache key (see: dfqbench cache list)."),
-    out: Path = typer.Option(Path("runs/samples"), help="Folder for the PNG files."),
+    out: Path = path_option(Path("runs/samples"), "--out", kind=WRITE_FOLDER, help="Folder for the PNG files."),
     cache_dir: Path = cache_dir_option("Cache folder."),
     model: str = typer.Option(None, help="Model whose mean/std de-normalise the images (default: the set's)."),
 ) -> None:

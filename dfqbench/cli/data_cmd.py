@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from dfqbench.cli.options import data_dir_option
+from dfqbench.cli.options import data_dir_option, path_option
+from dfqbench.cli.path_kinds import WRITE_FILE, WRITE_FOLDER
 from dfqbench.data.fetch import DEFAULT_DEST, OFFICIAL_URL_BASE, fetch_fashion_mnist
 from dfqbench.errors import UserError
 
@@ -24,7 +25,7 @@ def data_cache_option():
 @data_app.command("fetch")
 def fetch_command(
     dataset: str = typer.Argument(..., help=f"Dataset to download: {', '.join(KNOWN_DATASETS)}."),
-    dest: Path = typer.Option(None, "--dest", help=f"Destination folder (default: {DEFAULT_DEST})."),
+    dest: Path = path_option(None, "--dest", kind=WRITE_FOLDER, help=f"Destination folder (default: {DEFAULT_DEST})."),
     url_base: str = typer.Option(OFFICIAL_URL_BASE, "--url-base", help="Base URL of the four .gz files (a mirror)."),
 ) -> None:
     """Download a dataset, verify it (SHA-256), and print how to use it.
@@ -78,7 +79,7 @@ def list_command(
 @data_app.command("show")
 def show_command(
     name: str = typer.Argument(..., help="Dataset, e.g. canvas56-a (see: dfqbench data list)."),
-    output: Path = typer.Option(..., "--output", "-o", help="PNG file to write."),
+    output: Path = path_option(..., "--output", "-o", kind=WRITE_FILE, help="PNG file to write."),
     split: str = typer.Option("test", "--split", help="Split to show: train, val or test."),
     per_class: int = typer.Option(8, "--per-class", help="Examples per class (the split's first ones)."),
     scale: int = typer.Option(2, "--scale", help="Pixel enlargement."),

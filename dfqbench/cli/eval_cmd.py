@@ -9,7 +9,8 @@ import torch
 import typer
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import data_dir_option, device_option
+from dfqbench.cli.options import data_dir_option, device_option, path_option
+from dfqbench.cli.path_kinds import READ_FILE, READ_FOLDER
 from dfqbench.cli.progress import counting_progress
 from dfqbench.errors import UserError
 from dfqbench.paths import DEFAULT_MODEL
@@ -18,13 +19,15 @@ from dfqbench.paths import DEFAULT_MODEL
 def eval_command(
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m",
                               help="Zoo model or timm ViT/DeiT/Swin name; a wildcard ('fmnist_*') selects zoo models."),
-    checkpoint: Path = typer.Option(None, help="Weights for a timm model (safetensors or weights-only torch file)."),
+    checkpoint: Path = path_option(None, "--checkpoint", kind=READ_FILE,
+                                   help="Weights for a timm model (safetensors or weights-only torch file)."),
     img_size: int = typer.Option(None, help="Input size of a timm model, if not its default."),
     limit: int = typer.Option(None, help="Evaluate N test images only (smoke runs): Fashion-MNIST's first N, "
                                          "an ImageFolder's class-balanced N."),
     batch_size: int = typer.Option(256, help="Evaluation batch size (fixed across methods)."),
     data_dir: Path = data_dir_option(),
-    imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root with val/ (for timm models)."),
+    imagenet: Path = path_option(None, "--imagenet", kind=READ_FOLDER,
+                                 help="ImageNet ImageFolder root with val/ (for timm models)."),
     device: str = device_option(),
 ) -> None:
     """Print the full-precision top-1 of a model on its test split.

@@ -15,6 +15,7 @@ from dfqbench.cli.options import (
     split,
     store_option,
 )
+from dfqbench.cli.path_kinds import READ_FILE
 from dfqbench.errors import UserError
 
 plot_app = typer.Typer(help="Figures of the results (PNG or SVG, the same bytes for the same inputs).",
@@ -57,7 +58,7 @@ def figure_title(board) -> str:
 def accuracy_command(
     out: Path = figure_option(),
     from_: list[Path] = results_from_option(),
-    store: Path = store_option(),
+    store: Path = store_option(kind=READ_FILE),
     methods: str = typer.Option(None, help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
     models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
 ) -> None:
@@ -81,7 +82,7 @@ def accuracy_command(
 def gap_command(
     out: Path = figure_option(),
     from_: list[Path] = results_from_option(),
-    store: Path = store_option(),
+    store: Path = store_option(kind=READ_FILE),
     bits: str = typer.Option(None, help="Bit-widths, comma-separated (default: all)."),
     models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
 ) -> None:
@@ -104,7 +105,7 @@ def gap_command(
 def cost_command(
     out: Path = figure_option(),
     from_: list[Path] = results_from_option(),
-    store: Path = store_option(),
+    store: Path = store_option(kind=READ_FILE),
     methods: str = typer.Option(None, help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
     bits: str = typer.Option(None, help="Bit-widths, comma-separated (default: all)."),
     models: str = typer.Option(None, help="Models, comma-separated (default: all)."),

@@ -7,19 +7,21 @@ from pathlib import Path
 import typer
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import data_dir_option, results_from_option, store_option
+from dfqbench.cli.options import data_dir_option, path_option, results_from_option, store_option
+from dfqbench.cli.path_kinds import READ_FILE, READ_FOLDER, WRITE_FILE
 from dfqbench.errors import UserError
 from dfqbench.paths import CLAIMS
 
 
 def report_command(
-    out: Path = typer.Option(..., "--output", "-o", help="The HTML file to write."),
+    out: Path = path_option(..., "--output", "-o", kind=WRITE_FILE, help="The HTML file to write."),
     from_: list[Path] = results_from_option(),
-    store: Path = store_option(),
-    claims: Path = typer.Option(CLAIMS, help="Claims CSV tested in the claims section."),
+    store: Path = store_option(kind=READ_FILE),
+    claims: Path = path_option(CLAIMS, "--claims", kind=READ_FILE, help="Claims CSV tested in the claims section."),
     students: list[Path] = typer.Option(None, "--students", help="Calibrated students (files or folders of "
                                                                  "'run --save-models') for the attention figure."),
-    cache_dir: Path = typer.Option(None, "--cache-dir", help="Synthesis cache whose sets the sample and attention "
+    cache_dir: Path = path_option(None, "--cache-dir", kind=READ_FOLDER,
+                                  help="Synthesis cache whose sets the sample and attention "
                                                              "figures show (default: none, real images only)."),
     title: str = typer.Option("dfqbench report", help="The page's title."),
     data_dir: Path = data_dir_option(),

@@ -12,9 +12,11 @@ from dfqbench.cli.options import (
     checkpoint_dir_option,
     data_dir_option,
     device_option,
+    path_option,
     store_option,
 )
 from dfqbench.cli.output import print_and_write
+from dfqbench.cli.path_kinds import READ_FILE, READ_FOLDER, WRITE_FOLDER
 from dfqbench.cli.run_display import run_with_display
 from dfqbench.cli.settings import make_settings
 from dfqbench.errors import UserError
@@ -47,14 +49,18 @@ def run_command(
     plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
     device: str = device_option(),
     store: Path = store_option(),
-    out: Path = typer.Option(DEFAULT_OUT, help="Folder for leaderboard.md, leaderboard.csv and results.csv."),
+    out: Path = path_option(DEFAULT_OUT, "--out", kind=WRITE_FOLDER,
+                            help="Folder for leaderboard.md, leaderboard.csv and results.csv."),
     cache_dir: Path = cache_dir_option(),
     checkpoint_dir: Path = checkpoint_dir_option(),
-    save_models: Path = typer.Option(None, help="Keep each calibrated model here (safetensors)."),
+    save_models: Path = path_option(None, "--save-models", kind=WRITE_FOLDER,
+                                    help="Keep each calibrated model here (safetensors)."),
     limit: int = typer.Option(None, help="Evaluate only N test images (smoke runs; recorded as n_eval)."),
     data_dir: Path = data_dir_option(),
-    imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root (train/ and val/) for timm models."),
-    tuning: list[Path] = typer.Option(None, "--tuning", help="Tuning file of `dfqbench tune` (repeatable): its "
+    imagenet: Path = path_option(None, "--imagenet", kind=READ_FOLDER,
+                                 help="ImageNet ImageFolder root (train/ and val/) for timm models."),
+    tuning: list[Path] = path_option(None, "--tuning", kind=READ_FILE,
+                                     help="Tuning file of `dfqbench tune` (repeatable): its "
                                       "values become the method's overrides on its model; rows read METHOD[tuned]."),
     shard: str = typer.Option(None, help="K/N: run only part K of N of the grid (cells sharing a synthetic set stay "
                                          "in one part), e.g. on N machines without a common cluster, each with "

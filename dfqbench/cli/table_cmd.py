@@ -10,8 +10,9 @@ import pandas as pd
 import typer
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import split, store_option
+from dfqbench.cli.options import path_option, split, store_option
 from dfqbench.cli.output import leaderboard_of
+from dfqbench.cli.path_kinds import READ_FILE, WRITE_FILE
 from dfqbench.errors import UserError
 from dfqbench.paths import CLAIMS
 
@@ -57,8 +58,8 @@ def rendered(board, view: str, format_: str, interval: str = "std", claims: Path
 
 
 def table_command(
-    from_: Path = typer.Option(None, "--from", help="Long-format results CSV (default: the store)."),
-    store: Path = store_option(),
+    from_: Path = path_option(None, "--from", kind=READ_FILE, help="Long-format results CSV (default: the store)."),
+    store: Path = store_option(kind=READ_FILE),
     methods: str = typer.Option(None, help="Rows to show, comma-separated; a pattern like 'maskaq*' picks a "
                                            "method and its variants."),
     bits: str = typer.Option(None, help="Bit-widths to show, comma-separated."),
@@ -70,11 +71,12 @@ def table_command(
                                                  "its calibrator C); claims (the papers' claims tested)."),
     interval: str = typer.Option("std", help="Leaderboard cells: std (mean ± sample std) or ci (the 95% "
                                              "t-interval of the mean over seeds)."),
-    claims: Path = typer.Option(None, help="Claims CSV for --view claims (default: dfqbench/tables/claims.csv); an "
+    claims: Path = path_option(None, "--claims", kind=READ_FILE,
+                               help="Claims CSV for --view claims (default: dfqbench/tables/claims.csv); an "
                                            "optional 'family' column names each claim's Holm family."),
     format_: str = typer.Option("rich", "--format", help="rich (terminal), md or csv."),
     reported: bool = typer.Option(False, "--reported", help="Add the published numbers where the model matches."),
-    output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of printing."),
+    output: Path = path_option(None, "--output", "-o", kind=WRITE_FILE, help="Write to this file instead of printing."),
 ) -> None:
     """Render a Table-1-style leaderboard (rows: methods; columns: bit-widths x models), or another view of it.
 
@@ -129,8 +131,8 @@ def table_command(
 
 
 def export_command(
-    to: Path = typer.Option(..., "--to", help="CSV file to write (long format, one row per cell)."),
-    store: Path = store_option(),
+    to: Path = path_option(..., "--to", kind=WRITE_FILE, help="CSV file to write (long format, one row per cell)."),
+    store: Path = store_option(kind=READ_FILE),
     methods: str = typer.Option(None, help="Only these methods, comma-separated."),
     models: str = typer.Option(None, help="Only these models, comma-separated."),
     profile: str = typer.Option(None, help="Only this profile."),
@@ -152,7 +154,8 @@ def export_command(
 
 
 def import_command(
-    from_: Path = typer.Option(..., "--from", help="Long-format results CSV written by 'dfqbench export'."),
+    from_: Path = path_option(..., "--from", kind=READ_FILE,
+                              help="Long-format results CSV written by 'dfqbench export'."),
     store: Path = store_option(),
 ) -> None:
     """Load exported results into the store, so that a rerun skips those cells (resume from committed CSVs).

@@ -12,8 +12,10 @@ from dfqbench.cli.options import (
     checkpoint_dir_option,
     data_dir_option,
     device_option,
+    path_option,
     store_option,
 )
+from dfqbench.cli.path_kinds import READ_FOLDER, WRITE_FOLDER
 from dfqbench.cli.run_display import run_with_display
 from dfqbench.cli.settings import make_settings
 from dfqbench.errors import UserError
@@ -32,13 +34,14 @@ def tune_command(
     store: Path = store_option("SQLite results store (the validation cells)."),
     cache_dir: Path = cache_dir_option(),
     checkpoint_dir: Path = checkpoint_dir_option(),
-    out_dir: Path = typer.Option(Path("results"), "--out-dir", help="Folder for the tuning files "
+    out_dir: Path = path_option(Path("results"), "--out-dir", kind=WRITE_FOLDER, help="Folder for the tuning files "
                                                                     "(tuning_METHOD_MODEL_BITS_PROFILE.json)."),
     limit: int = typer.Option(None, help="Score only N validation images (smoke runs)."),
     val_from_train: float = typer.Option(None, help="ImageFolder: the share of train/ held out as the validation "
                                                     "split (default 0.02)."),
     data_dir: Path = data_dir_option(),
-    imagenet: Path = typer.Option(None, help="ImageNet ImageFolder root (train/) for timm models."),
+    imagenet: Path = path_option(None, "--imagenet", kind=READ_FOLDER,
+                                 help="ImageNet ImageFolder root (train/) for timm models."),
     plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
 ) -> None:
     """Score every value of a method's declared grid on the validation split and write the choice.

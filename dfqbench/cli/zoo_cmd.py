@@ -8,7 +8,8 @@ import typer
 from rich.table import Table
 
 from dfqbench.cli.console import console, err_console
-from dfqbench.cli.options import data_dir_option
+from dfqbench.cli.options import data_dir_option, path_option
+from dfqbench.cli.path_kinds import READ_FILE, WRITE_FILE, WRITE_FOLDER
 from dfqbench.errors import UserError
 
 PROBE_FORMATS = ("md", "csv")
@@ -39,7 +40,8 @@ def list_command(pattern: str = typer.Argument(None, help="Wildcard filter, e.g.
 
 @zoo_app.command("margin")
 def margin_command(
-    from_: list[Path] = typer.Option(..., "--from", help="Long-format results CSV (e.g. results/zoo_margin_bench.csv);"
+    from_: list[Path] = path_option(..., "--from", kind=READ_FILE,
+                                    help="Long-format results CSV (e.g. results/zoo_margin_bench.csv);"
                                                          " repeatable, to show test beds side by side."),
     models: str = typer.Option("fmnist_vit", help="Comma-separated zoo models whose windows to show."),
     calibrators: str = typer.Option("kd", help="Windows to show: kd (noise to real) and calibrators C "
@@ -87,8 +89,10 @@ def split_names(option: str, text: str) -> list[str]:
 @zoo_app.command("train")
 def train_command(
     name: str = typer.Argument(..., help="Zoo model to train, e.g. fmnist_vit."),
-    run_dir: Path = typer.Option(Path("runs/zoo"), help="Where resumable checkpoints go."),
-    out_dir: Path = typer.Option(None, help="Write the weights here instead of the registry (no manifest update)."),
+    run_dir: Path = path_option(Path("runs/zoo"), "--run-dir", kind=WRITE_FOLDER,
+                                help="Where resumable checkpoints go."),
+    out_dir: Path = path_option(None, "--out-dir", kind=WRITE_FOLDER,
+                                help="Write the weights here instead of the registry (no manifest update)."),
     data_dir: Path = data_dir_option(),
 ) -> None:
     """Train a zoo model from its recorded, seeded recipe (resumes from --run-dir).
@@ -125,7 +129,7 @@ def probe_command(
                                             "initial images; bench's schedule has 200)."),
     images: int = typer.Option(512, help="Test images for the attention concentration (the first N)."),
     format_: str = typer.Option("md", "--format", help="md or csv."),
-    output: Path = typer.Option(None, "--output", "-o", help="Write to this file instead of printing."),
+    output: Path = path_option(None, "--output", "-o", kind=WRITE_FILE, help="Write to this file instead of printing."),
     data_dir: Path = data_dir_option(),
 ) -> None:
     """Does a test bed exercise what the DFQ methods target? Gradient shares of MaskAQ's synthesis terms and the
