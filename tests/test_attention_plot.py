@@ -117,7 +117,7 @@ def test_bad_students_are_one_line(students, tmp_path, capsys, monkeypatch):
     cases = [
         ([str(tmp_path / "plain.safetensors")], "no cell in its metadata"),
         ([str(tmp_path / "junk.safetensors")], "not a safetensors file"),
-        ([str(tmp_path / "missing")], "no student file or folder"),
+        ([str(tmp_path / "missing")], "students: no file or folder at"),
         ([str(tmp_path / "empty")], "no .safetensors files"),
         ([str(model_file), str(other / "deit.safetensors")], "several models"),
         ([str(other / "deit.safetensors")], "do not fit canvas56a_deit"),

@@ -8,8 +8,8 @@ import typer
 from rich.table import Table
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import cache_dir_option, path_option
-from dfqbench.cli.path_kinds import WRITE_FOLDER
+from dfqbench.cli.options import cache_dir_option, listed, path_option
+from dfqbench.cli.path_kinds import READ_FOLDER, WRITE_FOLDER
 from dfqbench.errors import UserError
 
 cache_app = typer.Typer(help="The synthetic-set cache.\n\nExamples:\n\n  dfqbench cache list\n\n"
@@ -19,7 +19,7 @@ samples_app = typer.Typer(help="Synthetic sets as images.\n\nExample:\n\n"
 
 
 @cache_app.command("list")
-def cache_list(cache_dir: Path = cache_dir_option("Cache folder.")) -> None:
+def cache_list(cache_dir: Path = cache_dir_option("Cache folder.", kind=READ_FOLDER)) -> None:
     """List cached synthetic sets with what made them.
 
     Example: dfqbench cache list
@@ -49,8 +49,9 @@ def cache_clear(cache_dir: Path = cache_dir_option("Cache folder.")) -> None:
 def samples_export(
     key: str = typer.Argument(..., help="Cache key (see: dfqbench cache list)."),
     out: Path = path_option(Path("runs/samples"), "--out", kind=WRITE_FOLDER, help="Folder for the PNG files."),
-    cache_dir: Path = cache_dir_option("Cache folder."),
-    model: str = typer.Option(None, help="Model whose mean/std de-normalise the images (default: the set's)."),
+    cache_dir: Path = cache_dir_option("Cache folder.", kind=READ_FOLDER),
+    model: str = typer.Option(None, callback=listed,
+                              help="Model whose mean/std de-normalise the images (default: the set's)."),
 ) -> None:
     """Write a cached synthetic set out as PNG images (one per image, labelled when the set has labels).
 
@@ -63,6 +64,8 @@ def samples_export(
     from dfqbench.runner.cache import SynthesisCache
     from dfqbench.zoo.registry import get_zoo_model, is_zoo_model
 
+    if model and not is_zoo_model(model) and model not in timm.list_models():
+        raise UserError(f"--model: unknown model '{model}' (a zoo model, see: dfqbench zoo list, or a timm name)")
     cache = SynthesisCache(cache_dir)
     hit = cache.load(key)
     if hit is None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dfqbench.cli.options import data_dir_option, path_option
+from dfqbench.cli.options import data_dir_option, one_of, path_option
 from dfqbench.cli.path_kinds import WRITE_FILE, WRITE_FOLDER
 from dfqbench.data.fetch import DEFAULT_DEST, OFFICIAL_URL_BASE, fetch_fashion_mnist
 from dfqbench.errors import UserError
@@ -15,11 +15,12 @@ data_app = typer.Typer(help="Datasets.\n\nExamples:\n\n  dfqbench data list\n\n"
                             "  dfqbench data show canvas56-a -o grid.png", no_args_is_help=True)
 
 KNOWN_DATASETS = ("fashion-mnist",)
+SPLITS = ("train", "val", "test")
 CACHE_DIR_HELP = "Canvas split cache (default: $DFQBENCH_DATA_CACHE, else runs/data)."
 
 
 def data_cache_option():
-    return typer.Option(None, "--cache-dir", help=CACHE_DIR_HELP)
+    return path_option(None, "--cache-dir", kind=WRITE_FOLDER, help=CACHE_DIR_HELP)
 
 
 @data_app.command("fetch")
@@ -80,9 +81,9 @@ def list_command(
 def show_command(
     name: str = typer.Argument(..., help="Dataset, e.g. canvas56-a (see: dfqbench data list)."),
     output: Path = path_option(..., "--output", "-o", kind=WRITE_FILE, help="PNG file to write."),
-    split: str = typer.Option("test", "--split", help="Split to show: train, val or test."),
-    per_class: int = typer.Option(8, "--per-class", help="Examples per class (the split's first ones)."),
-    scale: int = typer.Option(2, "--scale", help="Pixel enlargement."),
+    split: str = typer.Option("test", "--split", callback=one_of(SPLITS), help="Split to show: train, val or test."),
+    per_class: int = typer.Option(8, "--per-class", min=1, help="Examples per class (the split's first ones)."),
+    scale: int = typer.Option(2, "--scale", min=1, help="Pixel enlargement."),
     data_dir: Path = data_dir_option(),
     cache_dir: Path = data_cache_option(),
 ) -> None:
@@ -98,14 +99,9 @@ def show_command(
     from dfqbench.data.grid import class_grid
 
     check_dataset(name)
-    if output.is_dir():
-        raise UserError(f"--output {output} is a folder; give a file name such as {output / 'grid.png'}")
-    if not output.parent.is_dir():
-        raise UserError(f"cannot write {output}: folder {output.parent} does not exist")
-    if per_class < 1 or scale < 1:
-        raise UserError("--per-class and --scale must be at least 1")
     images, labels, classes = load_labelled(name, split, data_dir, cache_dir)
     grid = class_grid(images, labels, classes, per_class, scale, title=f"{name} {split}: first {per_class} per class")
+    output.parent.mkdir(parents=True, exist_ok=True)
     try:
         grid.save(output, format="PNG")
     except OSError as exc:

@@ -24,7 +24,7 @@ def eval_command(
     img_size: int = typer.Option(None, help="Input size of a timm model, if not its default."),
     limit: int = typer.Option(None, help="Evaluate N test images only (smoke runs): Fashion-MNIST's first N, "
                                          "an ImageFolder's class-balanced N."),
-    batch_size: int = typer.Option(256, help="Evaluation batch size (fixed across methods)."),
+    batch_size: int = typer.Option(256, min=1, help="Evaluation batch size (fixed across methods)."),
     data_dir: Path = data_dir_option(),
     imagenet: Path = path_option(None, "--imagenet", kind=READ_FOLDER,
                                  help="ImageNet ImageFolder root with val/ (for timm models)."),

@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from dfqbench.cli.console import console
+from dfqbench.cli.options import plugin_option
 from dfqbench.errors import UserError
 
 KINDS = ("methods", "synthesizers", "calibrators", "models", "presets", "profiles")
@@ -40,7 +41,7 @@ def _methods_table(pattern: str | None) -> Table:
 def list_command(
     kind: str = typer.Argument(..., help="methods, synthesizers, calibrators, models, presets or profiles."),
     pattern: str = typer.Argument(None, help="Wildcard filter, e.g. '*vit*'."),
-    plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
+    plugin: list[str] = plugin_option(),
 ) -> None:
     """List what is registered.
 

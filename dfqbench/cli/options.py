@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from dfqbench.cli.path_kinds import READ_FILE, READ_FOLDER, STORE, WRITE_FILE, WRITE_FOLDER, PathKind, checked
+from dfqbench.errors import UserError
 from dfqbench.paths import DEFAULT_CACHE, DEFAULT_CHECKPOINTS, DEFAULT_STORE
 
 DATA_DIR_HELP = "Fashion-MNIST folder (default: $DFQBENCH_DATA, else Debian's)."
@@ -19,6 +20,10 @@ def path_option(default, *decls: str, kind: PathKind, help: str):
 
 def path_argument(default, kind: PathKind, help: str):
     return typer.Argument(default, help=f"{help.rstrip('.')} ({kind.describe()}).", callback=checked(kind))
+
+
+def plugin_option(help: str = "Python file registering plugins (repeatable).") -> list[str]:
+    return path_option(None, "--plugin", kind=READ_FILE, help=help)
 
 
 def data_dir_option():
@@ -35,13 +40,78 @@ def cache_dir_option(help: str = "Synthetic-set cache.", kind: PathKind = WRITE_
 
 
 def device_option() -> str:
-    return typer.Option("cpu", help="cpu or cuda.")
+    return typer.Option("cpu", help="cpu or cuda.", callback=checked_device)
 
 
 def checkpoint_dir_option() -> Path:
     return path_option(DEFAULT_CHECKPOINTS, "--checkpoint-dir", kind=WRITE_FOLDER,
                        help="Checkpoints of cells in flight: a stopped run resumes each cell "
                                                   "from its last one; removed when the cell is stored.")
+
+
+def parsed(parse=None):
+    """A typer callback for a comma-separated option: refused in one line, before any work, when given but naming
+    nothing ('' or ',') or when ``parse`` (a UserError-raising parser, e.g. of bit-widths) refuses it."""
+    def callback(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+        if value is None or ctx.resilient_parsing:
+            return value
+        option = max(param.opts, key=len) if param.opts else param.name
+        if not split(value):
+            raise UserError(f"{option} {value!r} names nothing: give at least one value, comma-separated")
+        if parse is not None:
+            try:
+                parse(value)
+            except UserError as exc:
+                raise UserError(f"{option}: {exc}") from None
+        return value
+    return callback
+
+
+def parse_bits(text: str):
+    from dfqbench.quant.bits import parse_bit_list
+
+    return parse_bit_list(text)
+
+
+def parse_counts(text: str) -> list[int]:
+    """Non-negative integers, comma-separated (seeds, steps)."""
+    from dfqbench.runner.grid import parse_seeds
+
+    return parse_seeds(text)
+
+
+listed, bit_widths, counts = parsed(), parsed(parse_bits), parsed(parse_counts)
+
+
+def open_fraction(ctx: typer.Context, param: typer.CallbackParam, value: float | None) -> float | None:
+    """A share strictly between 0 and 1."""
+    if value is not None and not ctx.resilient_parsing and not 0 < value < 1:
+        raise UserError(f"{max(param.opts, key=len)} must be between 0 and 1 (exclusive), got {value}")
+    return value
+
+
+def one_of(choices: tuple[str, ...]):
+    """A typer callback accepting only ``choices``."""
+    def callback(ctx: typer.Context, param: typer.CallbackParam, value: str | None) -> str | None:
+        if value is not None and not ctx.resilient_parsing and value not in choices:
+            raise UserError(f"{max(param.opts, key=len)} {value!r}: choose {', '.join(choices)}")
+        return value
+    return callback
+
+
+def unit_share(ctx: typer.Context, param: typer.CallbackParam, value: float | None) -> float | None:
+    """A share in (0, 1]."""
+    if value is not None and not ctx.resilient_parsing and not 0 < value <= 1:
+        raise UserError(f"{max(param.opts, key=len)} must be in (0, 1], got {value}")
+    return value
+
+
+def checked_device(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
+    from dfqbench.cli.settings import resolve_device
+
+    if not ctx.resilient_parsing:
+        resolve_device(value, check=False)
+    return value
 
 
 def split(text: str | None) -> list[str] | None:

@@ -35,3 +35,28 @@ def print_and_write(frame: pd.DataFrame, out: Path | None, title: str | None = N
         frame.to_csv(out / "results.csv", index=False)
         console.print(f"wrote {out / 'leaderboard.md'}, {out / 'leaderboard.csv'} and {out / 'results.csv'}",
                       highlight=False)
+
+
+def results_frame(from_: list[Path] | None, store: Path):
+    """The long-format rows of ``--from`` CSVs (several are concatenated), else of the store."""
+    import pandas as pd
+
+    from dfqbench.store.export import read_results_csv
+    from dfqbench.store.sqlite import ResultStore
+
+    if from_:
+        return pd.concat([read_results_csv(path) for path in from_], ignore_index=True)
+    if not Path(store).is_file():
+        raise UserError(f"no results store at {store} (run 'dfqbench run' first, or give --from CSV)")
+    with ResultStore(store) as results:
+        return results.to_frame()
+
+
+def figure_title(board) -> str:
+    """Test bed (the models' datasets), profile, preset and seeds of the rows a figure shows."""
+    from dfqbench.zoo.registry import ZOO
+
+    datasets = sorted({ZOO[m].dataset if m in ZOO.names() else "timm" for m in board.models})
+    parts = [", ".join(datasets)] + [f"{name} {', '.join(board.caption[name])}"
+                                     for name in ("profile", "preset", "seeds") if name in board.caption]
+    return " · ".join(parts)

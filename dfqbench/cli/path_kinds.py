@@ -7,7 +7,9 @@ A kind says whether the path is a file or a folder, whether it must exist, and w
   its folder writable;
 - ``WRITE_FOLDER``: a folder the command writes into (created if missing); not a file, no file among its parents,
   writable;
-- ``STORE``: the SQLite results store, a file written in place (created if missing).
+- ``STORE`` / ``READ_STORE``: the SQLite results store, written in place (created if missing) or only read; an
+  existing file must be an SQLite database;
+- ``READ_PATH``: an existing file or folder (e.g. students: a file, or a folder of them).
 
 Writability is probed, not read from permission bits (tests run as root, whom permission bits do not stop): a
 temporary file is made and removed in the nearest existing folder, an existing file is opened for writing without
@@ -27,11 +29,14 @@ from dfqbench.errors import UserError
 
 @dataclass(frozen=True)
 class PathKind:
-    want: str           # 'file' or 'folder'
+    want: str           # 'file', 'folder' or 'path' (either)
     must_exist: bool
     writes: bool
+    sqlite: bool = False
 
     def describe(self) -> str:
+        if self.want == "path":
+            return "an existing file or folder"
         if not self.writes:
             return f"an existing {self.want}"
         return "a file, replaced if it exists" if self.want == "file" else "a folder, created if missing"
@@ -41,7 +46,10 @@ READ_FILE = PathKind("file", must_exist=True, writes=False)
 READ_FOLDER = PathKind("folder", must_exist=True, writes=False)
 WRITE_FILE = PathKind("file", must_exist=False, writes=True)
 WRITE_FOLDER = PathKind("folder", must_exist=False, writes=True)
-STORE = PathKind("file", must_exist=False, writes=True)
+STORE = PathKind("file", must_exist=False, writes=True, sqlite=True)
+READ_STORE = PathKind("file", must_exist=True, writes=False, sqlite=True)
+READ_PATH = PathKind("path", must_exist=True, writes=False)
+SQLITE_HEADER = b"SQLite format 3\x00"
 
 
 def probe_folder(folder: Path) -> None:
@@ -54,6 +62,13 @@ def probe_file(path: Path) -> None:
     """Open an existing file for writing without changing it; OSError when that cannot be done."""
     with open(path, "r+b"):
         pass
+
+
+def is_sqlite(path: Path) -> bool:
+    """An empty file (a store about to be made) or one that starts with SQLite's header."""
+    with open(path, "rb") as file:
+        head = file.read(len(SQLITE_HEADER))
+    return not head or head == SQLITE_HEADER
 
 
 def nearest_existing(path: Path) -> Path:
@@ -69,10 +84,13 @@ def check_path(path: Path, kind: PathKind, option: str) -> Path:
     path = Path(path)
     other = "folder" if kind.want == "file" else "file"
     exists_as = "folder" if path.is_dir() else "file" if path.exists() else None
-    if exists_as == other:
+    if exists_as == other and kind.want != "path":
         raise UserError(f"{option} {path} is a {other}; it wants {kind.describe()}")
     if kind.must_exist and exists_as is None:
-        raise UserError(f"{option}: no {kind.want} at {path}")
+        raise UserError(f"{option}: no {'file or folder' if kind.want == 'path' else kind.want} at {path}")
+    if kind.sqlite and exists_as == "file" and not is_sqlite(path):
+        raise UserError(f"{option} {path} is not an SQLite results store (give a new file name, or a store "
+                        "written by dfqbench)")
     if not kind.writes:
         return path
     existing = nearest_existing(path)
@@ -95,10 +113,11 @@ def checked(kind: PathKind):
         option = max(param.opts, key=len) if param.opts else param.name
         if not kind.writes and value == param.default:
             return value
-        if isinstance(value, (list, tuple)):
-            return [check_path(v, kind, option) for v in value]
-        return check_path(value, kind, option)
+        for path in value if isinstance(value, (list, tuple)) else [value]:
+            check_path(path, kind, option)
+        return value
     return callback
 
 
-__all__ = ["READ_FILE", "READ_FOLDER", "STORE", "WRITE_FILE", "WRITE_FOLDER", "PathKind", "check_path", "checked"]
+__all__ = ["READ_FILE", "READ_FOLDER", "READ_PATH", "READ_STORE", "STORE", "WRITE_FILE", "WRITE_FOLDER", "PathKind",
+           "check_path", "checked"]

@@ -8,33 +8,23 @@ import typer
 
 from dfqbench.cli.console import console
 from dfqbench.cli.options import (
+    bit_widths,
     cache_dir_option,
     data_dir_option,
     figure_option,
+    listed,
+    path_argument,
     results_from_option,
     split,
     store_option,
+    unit_share,
 )
-from dfqbench.cli.path_kinds import READ_FILE
+from dfqbench.cli.output import figure_title, results_frame
+from dfqbench.cli.path_kinds import READ_PATH, READ_STORE
 from dfqbench.errors import UserError
 
 plot_app = typer.Typer(help="Figures of the results (PNG or SVG, the same bytes for the same inputs).",
                        no_args_is_help=True)
-
-
-def results_frame(from_: list[Path] | None, store: Path):
-    """The long-format rows of ``--from`` CSVs (several are concatenated), else of the store."""
-    import pandas as pd
-
-    from dfqbench.store.export import read_results_csv
-    from dfqbench.store.sqlite import ResultStore
-
-    if from_:
-        return pd.concat([read_results_csv(path) for path in from_], ignore_index=True)
-    if not Path(store).is_file():
-        raise UserError(f"no results store at {store} (run 'dfqbench run' first, or give --from CSV)")
-    with ResultStore(store) as results:
-        return results.to_frame()
 
 
 def write(fig, out: Path) -> None:
@@ -44,23 +34,14 @@ def write(fig, out: Path) -> None:
     console.print(f"wrote {save(fig, out)}", highlight=False)
 
 
-def figure_title(board) -> str:
-    """Test bed (the models' datasets), profile, preset and seeds of the rows a figure shows."""
-    from dfqbench.zoo.registry import ZOO
-
-    datasets = sorted({ZOO[m].dataset if m in ZOO.names() else "timm" for m in board.models})
-    parts = [", ".join(datasets)] + [f"{name} {', '.join(board.caption[name])}"
-                                     for name in ("profile", "preset", "seeds") if name in board.caption]
-    return " · ".join(parts)
-
-
 @plot_app.command("accuracy")
 def accuracy_command(
     out: Path = figure_option(),
     from_: list[Path] = results_from_option(),
-    store: Path = store_option(kind=READ_FILE),
-    methods: str = typer.Option(None, help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
-    models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
+    store: Path = store_option(kind=READ_STORE),
+    methods: str = typer.Option(None, callback=listed,
+                                help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
+    models: str = typer.Option(None, callback=listed, help="Models, comma-separated (default: all)."),
 ) -> None:
     """Top-1 against bit-width per model: a line per method with its 95 % interval, the noise-to-real window
     shaded, fp as a line.
@@ -82,9 +63,9 @@ def accuracy_command(
 def gap_command(
     out: Path = figure_option(),
     from_: list[Path] = results_from_option(),
-    store: Path = store_option(kind=READ_FILE),
-    bits: str = typer.Option(None, help="Bit-widths, comma-separated (default: all)."),
-    models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
+    store: Path = store_option(kind=READ_STORE),
+    bits: str = typer.Option(None, callback=bit_widths, help="Bit-widths, comma-separated (default: all)."),
+    models: str = typer.Option(None, callback=listed, help="Models, comma-separated (default: all)."),
 ) -> None:
     """The same-calibrator view as heatmaps: per bit-width and model, synthesizers x calibrators coloured by the
     share of the noise-to-real gap each closes, with its interval ("undefined" where real is not above noise).
@@ -105,10 +86,11 @@ def gap_command(
 def cost_command(
     out: Path = figure_option(),
     from_: list[Path] = results_from_option(),
-    store: Path = store_option(kind=READ_FILE),
-    methods: str = typer.Option(None, help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
-    bits: str = typer.Option(None, help="Bit-widths, comma-separated (default: all)."),
-    models: str = typer.Option(None, help="Models, comma-separated (default: all)."),
+    store: Path = store_option(kind=READ_STORE),
+    methods: str = typer.Option(None, callback=listed,
+                                help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
+    bits: str = typer.Option(None, callback=bit_widths, help="Bit-widths, comma-separated (default: all)."),
+    models: str = typer.Option(None, callback=listed, help="Models, comma-separated (default: all)."),
 ) -> None:
     """Top-1 against the time of a cell, and that time by stage (synthesis, calibration, evaluation), per
     bit-width and model.
@@ -129,10 +111,11 @@ def cost_command(
 def samples_command(
     out: Path = figure_option(),
     methods: str = typer.Option("noise,psaq-vit,mimiq,maskaq,sardfq,psaq-vit-v2",
-                                help="Synthesizers (methods or reference rows), one row each."),
+                                callback=listed, help="Synthesizers (methods or reference rows), one row each."),
     model: str = typer.Option(None, "--model", help="Model (default: the default model)."),
-    seed: int = typer.Option(0, help="Master seed of the sets."),
-    bits: str = typer.Option("4w4a", help="Bit-width (for synthesizers that use the quantized model)."),
+    seed: int = typer.Option(0, min=0, help="Master seed of the sets."),
+    bits: str = typer.Option("4w4a", callback=bit_widths,
+                             help="Bit-width (for synthesizers that use the quantized model)."),
     profile: str = typer.Option("bench", help="Profile whose cached sets to show."),
     fallback: str = typer.Option("quick", help="Profile at which a set missing from the cache is made."),
     cache_dir: Path = cache_dir_option(),
@@ -151,13 +134,18 @@ def samples_command(
     from dfqbench.plots.report_images import class_name
     from dfqbench.plots.sample_sets import real_row, synthetic_row
     from dfqbench.plots.samples import samples_figure
+    from dfqbench.profiles import get_profile
+    from dfqbench.runner.grid import resolve_method
     from dfqbench.zoo.backbones import load_backbone
 
+    if model is not None and not model.strip():
+        raise UserError("--model '' names nothing: give a model (see: dfqbench zoo list)")
+    names = split(methods) or []
+    for name in names:
+        resolve_method(name, {})
+    get_profile(fallback)
     backbone = load_backbone(model or DEFAULT_MODEL)
     settings = make_settings("standard", [], profile, "cpu", cache_dir, None, data_dir, None, None, None)
-    names = split(methods) or []
-    if not names:
-        raise UserError("--methods is empty")
     rows = [real_row(backbone, settings)] + [synthetic_row(m, backbone, seed, bits, settings, fallback) for m in names]
     classes = list(range(backbone.model.num_classes))[:10]
     class_names = [class_name(backbone, c) for c in classes]
@@ -168,16 +156,18 @@ def samples_command(
 
 @plot_app.command("attention")
 def attention_command(
-    students: list[Path] = typer.Argument(..., help="Student files of 'dfqbench run --save-models DIR' (or such "
+    students: list[Path] = path_argument(..., kind=READ_PATH,
+                                         help="Student files of 'dfqbench run --save-models DIR' (or such "
                                                     "folders), all of one model."),
     out: Path = figure_option(),
     images: int = typer.Option(3, min=1, max=10, help="Real test images, and as many synthetic ones."),
     synthetic: str = typer.Option("maskaq", help="Synthesizer whose images are shown (from the cache, else made "
                                                  "at --fallback); 'none' for real images only."),
-    seed: int = typer.Option(0, help="Master seed of the synthetic set."),
+    seed: int = typer.Option(0, min=0, help="Master seed of the synthetic set."),
     profile: str = typer.Option("bench", help="Profile whose cached synthetic set to show."),
     fallback: str = typer.Option("quick", help="Profile at which a set missing from the cache is made."),
-    mask_ratio: float = typer.Option(0.1, help="MaskAQ's informative region: the top share of the patches of the "
+    mask_ratio: float = typer.Option(0.1, callback=unit_share,
+                                     help="MaskAQ's informative region: the top share of the patches of the "
                                                "FP map (0.1: MaskAQ's ratio at the end of a batch)."),
     cache_dir: Path = cache_dir_option(),
     data_dir: Path = data_dir_option(),
@@ -193,6 +183,11 @@ def attention_command(
       dfqbench plot attention runs/students -o attention.png
     """
     from dfqbench.plots.report_images import students_attention_figure
+    from dfqbench.profiles import get_profile
+    from dfqbench.runner.grid import resolve_method
 
+    if synthetic != "none":
+        resolve_method(synthetic, {})
+    get_profile(profile), get_profile(fallback)
     write(students_attention_figure(students, cache_dir, data_dir, images, synthetic, seed, profile, fallback,
                                     mask_ratio), out)

@@ -8,7 +8,7 @@ import typer
 
 from dfqbench.cli.console import console
 from dfqbench.cli.options import data_dir_option, path_option, results_from_option, store_option
-from dfqbench.cli.path_kinds import READ_FILE, READ_FOLDER, WRITE_FILE
+from dfqbench.cli.path_kinds import READ_FILE, READ_FOLDER, READ_PATH, READ_STORE, WRITE_FILE
 from dfqbench.errors import UserError
 from dfqbench.paths import CLAIMS
 
@@ -16,9 +16,10 @@ from dfqbench.paths import CLAIMS
 def report_command(
     out: Path = path_option(..., "--output", "-o", kind=WRITE_FILE, help="The HTML file to write."),
     from_: list[Path] = results_from_option(),
-    store: Path = store_option(kind=READ_FILE),
+    store: Path = store_option(kind=READ_STORE),
     claims: Path = path_option(CLAIMS, "--claims", kind=READ_FILE, help="Claims CSV tested in the claims section."),
-    students: list[Path] = typer.Option(None, "--students", help="Calibrated students (files or folders of "
+    students: list[Path] = path_option(None, "--students", kind=READ_PATH,
+                                       help="Calibrated students (files or folders of "
                                                                  "'run --save-models') for the attention figure."),
     cache_dir: Path = path_option(None, "--cache-dir", kind=READ_FOLDER,
                                   help="Synthesis cache whose sets the sample and attention "
@@ -36,7 +37,7 @@ def report_command(
 
       dfqbench report --from results/bench_4w4a.csv --students results/students -o report.html
     """
-    from dfqbench.cli.plot_cmd import results_frame
+    from dfqbench.cli.output import results_frame
     from dfqbench.report.build import build_report, source_list
 
     if out.suffix.lower() not in (".html", ".htm"):

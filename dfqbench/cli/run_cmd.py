@@ -8,11 +8,15 @@ import typer
 
 from dfqbench.cli.console import console, err_console
 from dfqbench.cli.options import (
+    bit_widths,
     cache_dir_option,
     checkpoint_dir_option,
+    counts,
     data_dir_option,
     device_option,
+    listed,
     path_option,
+    plugin_option,
     store_option,
 )
 from dfqbench.cli.output import print_and_write
@@ -31,11 +35,12 @@ def default_methods() -> list[str]:
 
 
 def run_command(
-    methods: str = typer.Option(None, help="Comma-separated methods, crossings SYNTH+CALIB, or fp "
+    methods: str = typer.Option(None, callback=listed, help="Comma-separated methods, crossings SYNTH+CALIB, or fp "
                                            "(default: fp, noise, real and every registered method)."),
-    bits: str = typer.Option("4w4a", help="Comma-separated bit-widths: 3w3a,4w4a,5w5a,4w8a (also W4A4, W4/A4)."),
-    models: str = typer.Option(DEFAULT_MODEL, help="Comma-separated models (zoo or timm names)."),
-    seeds: str = typer.Option("0", help="Comma-separated master seeds."),
+    bits: str = typer.Option("4w4a", callback=bit_widths,
+                             help="Comma-separated bit-widths: 3w3a,4w4a,5w5a,4w8a (also W4A4, W4/A4)."),
+    models: str = typer.Option(DEFAULT_MODEL, callback=listed, help="Comma-separated models (zoo or timm names)."),
+    seeds: str = typer.Option("0", callback=counts, help="Comma-separated master seeds."),
     profile: str = typer.Option("quick", help="Budget: quick, bench or paper (see: dfqbench list profiles)."),
     preset: str = typer.Option("standard", help="Quantizer preset (see: dfqbench list presets)."),
     preset_set: list[str] = typer.Option(None, "--preset-set", help="Preset switch KEY=VALUE (repeatable), e.g. "
@@ -46,7 +51,7 @@ def run_command(
     ablations: bool = typer.Option(False, "--ablations", help="Add each method's ablation rows: one variant per "
                                                               "component, that component off (see: dfqbench list "
                                                               "methods)."),
-    plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
+    plugin: list[str] = plugin_option(),
     device: str = device_option(),
     store: Path = store_option(),
     out: Path = path_option(DEFAULT_OUT, "--out", kind=WRITE_FOLDER,

@@ -10,9 +10,9 @@ import pandas as pd
 import typer
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import path_option, split, store_option
+from dfqbench.cli.options import bit_widths, listed, path_option, plugin_option, split, store_option
 from dfqbench.cli.output import leaderboard_of
-from dfqbench.cli.path_kinds import READ_FILE, WRITE_FILE
+from dfqbench.cli.path_kinds import READ_FILE, READ_STORE, WRITE_FILE
 from dfqbench.errors import UserError
 from dfqbench.paths import CLAIMS
 
@@ -59,11 +59,12 @@ def rendered(board, view: str, format_: str, interval: str = "std", claims: Path
 
 def table_command(
     from_: Path = path_option(None, "--from", kind=READ_FILE, help="Long-format results CSV (default: the store)."),
-    store: Path = store_option(kind=READ_FILE),
-    methods: str = typer.Option(None, help="Rows to show, comma-separated; a pattern like 'maskaq*' picks a "
+    store: Path = store_option(kind=READ_STORE),
+    methods: str = typer.Option(None, callback=listed,
+                                help="Rows to show, comma-separated; a pattern like 'maskaq*' picks a "
                                            "method and its variants."),
-    bits: str = typer.Option(None, help="Bit-widths to show, comma-separated."),
-    models: str = typer.Option(None, help="Models to show, comma-separated."),
+    bits: str = typer.Option(None, callback=bit_widths, help="Bit-widths to show, comma-separated."),
+    models: str = typer.Option(None, callback=listed, help="Models to show, comma-separated."),
     profile: str = typer.Option(None, help="Only rows of this profile (rows of different profiles are never "
                                            "averaged together)."),
     preset: str = typer.Option(None, help="Only rows of this quantizer preset."),
@@ -132,10 +133,10 @@ def table_command(
 
 def export_command(
     to: Path = path_option(..., "--to", kind=WRITE_FILE, help="CSV file to write (long format, one row per cell)."),
-    store: Path = store_option(kind=READ_FILE),
-    methods: str = typer.Option(None, help="Only these methods, comma-separated."),
-    models: str = typer.Option(None, help="Only these models, comma-separated."),
-    profile: str = typer.Option(None, help="Only this profile."),
+    store: Path = store_option(kind=READ_STORE),
+    methods: str = typer.Option(None, callback=listed, help="Only these methods, comma-separated."),
+    models: str = typer.Option(None, callback=listed, help="Only these models, comma-separated."),
+    profile: str = typer.Option(None, callback=listed, help="Only this profile."),
 ) -> None:
     """Export the store's rows as long-format CSV (committed leaderboards are rendered from such files).
 
@@ -149,6 +150,13 @@ def export_command(
     filters = {k: v for k, v in (("method", split(methods)), ("model", split(models)),
                                  ("profile", profile)) if v}
     with ResultStore(store) as db:
+        have = db.to_frame()
+        for column, wanted in filters.items():
+            present = {str(v) for v in have[column].dropna()} if column in have else set()
+            missing = [w for w in ([wanted] if isinstance(wanted, str) else wanted) if w not in present]
+            if missing:
+                raise UserError(f"--{column}{'s' if column != 'profile' else ''}: no rows of {', '.join(missing)} in "
+                                f"{store} (rows have: {', '.join(sorted(present)) or 'none'})")
         count = export_csv(db, to, **filters)
     console.print(f"wrote {count} rows to {to}", highlight=False)
 
@@ -172,8 +180,8 @@ def import_command(
 
 def prune_command(
     store: Path = store_option(),
-    plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable); rows "
-                                                            "of plugins not registered are kept."),
+    plugin: list[str] = plugin_option("Python file registering plugins (repeatable); rows of plugins not "
+                                       "registered are kept."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the rows, delete nothing."),
 ) -> None:
     """Delete the rows recorded with an older version of their synthesizer or calibrator (superseded results).

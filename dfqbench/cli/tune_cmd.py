@@ -8,11 +8,16 @@ import typer
 
 from dfqbench.cli.console import console
 from dfqbench.cli.options import (
+    bit_widths,
     cache_dir_option,
     checkpoint_dir_option,
+    counts,
     data_dir_option,
     device_option,
+    listed,
+    open_fraction,
     path_option,
+    plugin_option,
     store_option,
 )
 from dfqbench.cli.path_kinds import READ_FOLDER, WRITE_FOLDER
@@ -23,11 +28,13 @@ from dfqbench.paths import DEFAULT_MODEL
 
 
 def tune_command(
-    methods: str = typer.Option(..., help="Comma-separated methods that declare a tunable grid (e.g. sardfq)."),
-    bits: str = typer.Option("4w4a", help="The one bit-width the tuning is made at (applied at every bit-width "
+    methods: str = typer.Option(..., callback=listed,
+                                help="Comma-separated methods that declare a tunable grid (e.g. sardfq)."),
+    bits: str = typer.Option("4w4a", callback=bit_widths,
+                             help="The one bit-width the tuning is made at (applied at every bit-width "
                                           "of the model by run --tuning)."),
-    models: str = typer.Option(DEFAULT_MODEL, help="Comma-separated models: one tuning file each."),
-    seeds: str = typer.Option("0,1,2", help="Comma-separated master seeds."),
+    models: str = typer.Option(DEFAULT_MODEL, callback=listed, help="Comma-separated models: one tuning file each."),
+    seeds: str = typer.Option("0,1,2", callback=counts, help="Comma-separated master seeds."),
     profile: str = typer.Option("bench", help="The profile of the table the tuning feeds."),
     preset: str = typer.Option("standard", help="Quantizer preset."),
     device: str = device_option(),
@@ -37,12 +44,13 @@ def tune_command(
     out_dir: Path = path_option(Path("results"), "--out-dir", kind=WRITE_FOLDER, help="Folder for the tuning files "
                                                                     "(tuning_METHOD_MODEL_BITS_PROFILE.json)."),
     limit: int = typer.Option(None, help="Score only N validation images (smoke runs)."),
-    val_from_train: float = typer.Option(None, help="ImageFolder: the share of train/ held out as the validation "
+    val_from_train: float = typer.Option(None, callback=open_fraction,
+                                         help="ImageFolder: the share of train/ held out as the validation "
                                                     "split (default 0.02)."),
     data_dir: Path = data_dir_option(),
     imagenet: Path = path_option(None, "--imagenet", kind=READ_FOLDER,
                                  help="ImageNet ImageFolder root (train/) for timm models."),
-    plugin: list[str] = typer.Option(None, "--plugin", help="Python file registering plugins (repeatable)."),
+    plugin: list[str] = plugin_option(),
 ) -> None:
     """Score every value of a method's declared grid on the validation split and write the choice.
 

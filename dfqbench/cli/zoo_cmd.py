@@ -8,7 +8,7 @@ import typer
 from rich.table import Table
 
 from dfqbench.cli.console import console, err_console
-from dfqbench.cli.options import data_dir_option, path_option
+from dfqbench.cli.options import counts, data_dir_option, listed, path_option
 from dfqbench.cli.path_kinds import READ_FILE, WRITE_FILE, WRITE_FOLDER
 from dfqbench.errors import UserError
 
@@ -43,8 +43,8 @@ def margin_command(
     from_: list[Path] = path_option(..., "--from", kind=READ_FILE,
                                     help="Long-format results CSV (e.g. results/zoo_margin_bench.csv);"
                                                          " repeatable, to show test beds side by side."),
-    models: str = typer.Option("fmnist_vit", help="Comma-separated zoo models whose windows to show."),
-    calibrators: str = typer.Option("kd", help="Windows to show: kd (noise to real) and calibrators C "
+    models: str = typer.Option("fmnist_vit", callback=listed, help="Comma-separated zoo models whose windows to show."),
+    calibrators: str = typer.Option("kd", callback=listed, help="Windows to show: kd (noise to real) and calibrators C "
                                                "(noise+C to real+C), e.g. kd,hsad,ptq."),
     bar: str = typer.Option("harness", help="The bar to check: harness (3 points at 3w3a and 4w4a) or test-bed "
                                             "(6.7 points at 4w4a, 15 at 3w3a)."),
@@ -123,9 +123,12 @@ def parse_ints(option: str, text: str) -> list[int]:
 
 @zoo_app.command("probe")
 def probe_command(
-    models: str = typer.Option("fmnist_vit,fmnist_deit,fmnist_swin", help="Comma-separated zoo models."),
-    seeds: str = typer.Option("0,1,2", help="Comma-separated master seeds (gradient shares: mean ± std over them)."),
-    steps: str = typer.Option("0,50", help="Synthesis steps at which the gradient shares are measured (0: the "
+    models: str = typer.Option("fmnist_vit,fmnist_deit,fmnist_swin", callback=listed,
+                               help="Comma-separated zoo models."),
+    seeds: str = typer.Option("0,1,2", callback=counts,
+                              help="Comma-separated master seeds (gradient shares: mean ± std over them)."),
+    steps: str = typer.Option("0,50", callback=counts,
+                              help="Synthesis steps at which the gradient shares are measured (0: the "
                                             "initial images; bench's schedule has 200)."),
     images: int = typer.Option(512, help="Test images for the attention concentration (the first N)."),
     format_: str = typer.Option("md", "--format", help="md or csv."),

@@ -86,7 +86,7 @@ def figure_html(fig, alt: str) -> str:
 
 def results_figures(inputs: ReportInputs) -> str:
     """Accuracy against bit-width, the gap heatmaps and the cost of each row."""
-    from dfqbench.cli.plot_cmd import figure_title
+    from dfqbench.cli.output import figure_title
     from dfqbench.plots.accuracy import accuracy_figure
     from dfqbench.plots.cost import cost_figure
     from dfqbench.plots.gap import gap_figure

@@ -125,4 +125,6 @@ def parse_seeds(text: str) -> list[int]:
         raise UserError(f"malformed --seeds '{text}' (expected integers like 0,1,2)") from None
     if not seeds:
         raise UserError("--seeds is empty")
+    if min(seeds) < 0:
+        raise UserError(f"seeds must be 0 or more, got {min(seeds)}")
     return list(dict.fromkeys(seeds))
