@@ -138,7 +138,7 @@ def test_a_failing_cell_is_reported_and_exits_non_zero(tmp_path, capsys, monkeyp
     (["run", "--models", "fmnist_vitt"], "did you mean: fmnist_vit"),
     (["run", "--seeds", "x"], "malformed --seeds"),
     (["run", "--device", "tpu"], "unknown device"),
-    (["run", "--plugin", "/nonexistent/plugin.py"], "plugin file not found"),
+    (["run", "--plugin", "/nonexistent/plugin.py"], "--plugin: no file at"),
     (["table", "--from", "/nonexistent/results.csv"], "/nonexistent/results.csv"),
     (["zoo", "margin", "--from", "/nonexistent/results.csv"], "/nonexistent/results.csv"),
     (["zoo", "margin", "--from", str(MARGIN_CSV), "--models", "fmnist_vitt"], "fmnist_vit"),
@@ -157,7 +157,7 @@ def test_corrupt_store_is_refused_and_left_alone(tmp_path, capsys, monkeypatch):
     before = store.read_bytes()
     code, _, err = run_cli(["run", "--methods", "fp", *SMOKE, "--store", str(store), "--out", str(tmp_path / "o")],
                            capsys, monkeypatch)
-    assert_one_line_error(code, err, "not a dfqbench results store")
+    assert_one_line_error(code, err, "is not an SQLite results store")
     assert store.read_bytes() == before
 
 
@@ -239,10 +239,15 @@ def test_log_progress_is_plain_lines_at_most_one_a_minute(capsys):
     t[0] += 10
     reporter.stage("refresh", 8, 8)
     reporter.stage("calibration", 101, 200)
+    for done in range(1, 400):           # evaluation without a known end: total grows with done
+        t[0] += 0.5
+        reporter.stage("evaluation", done * 32, done * 32)
     reporter.cell_end(0, cell, {"status": "ok", "top1": 84.5, "seconds_total": 700.0}, skipped=False)
     lines = [line.split(" ", 1)[1] for line in capsys.readouterr().err.splitlines()]
-    assert lines[:3] == ["grid: 1 cells", "[1/1] maskaq · fmnist_vit · 4w4a · seed 0", "  calibration: started"]
-    ticks = [line for line in lines if "% )" in line or "about" in line]
+    assert lines[:2] == ["grid: 1 cells", "[1/1] maskaq · fmnist_vit · 4w4a · seed 0"]
+    ticks = [line for line in lines if "about" in line]
     assert len(ticks) == 4 and ticks[0] == "  calibration: 21/200 (10 %), about 0:08:57 left"
-    assert lines[-4:] == ["  refresh: started", "  refresh: 8/8 done", "  calibration: 101/200",
-                          "[1/1] maskaq · fmnist_vit · 4w4a · seed 0: top-1 84.50% in 700s"]
+    assert [line for line in lines if "so far" in line] == ["  evaluation: 3872 so far", "  evaluation: 7712 so far",
+                                                            "  evaluation: 11552 so far"]  # 120 batches a minute
+    assert lines[-1] == "[1/1] maskaq · fmnist_vit · 4w4a · seed 0: top-1 84.50% in 700s"
+    assert len(lines) == 2 + 1 + 4 + 3  # grid, start, end; 4 calibration and 3 evaluation lines in 4 and 3 minutes

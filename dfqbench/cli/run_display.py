@@ -60,12 +60,13 @@ def clock(seconds: float) -> str:
 
 
 class LogReporter(Reporter):
-    """Plain lines for logs: each cell's start and end, each stage's start, progress every ``every`` seconds
-    (done/total, elapsed, time left) and its end."""
+    """Plain lines for logs (CI, ``nohup``): two lines per cell, its start and its end (status, top-1, time), and
+    while it runs at most one progress line a minute per stage (done/total and time left at the stage's rate)."""
 
     def __init__(self, every: float = 60.0, now=time.monotonic) -> None:
         self.every, self.now = every, now
         self.total, self.stage_name = 0, None
+        self.last: dict[str, float] = {}
 
     def __enter__(self) -> LogReporter:
         return self
@@ -82,27 +83,25 @@ class LogReporter(Reporter):
         self.say(f"grid: {total} cells")
 
     def cell_start(self, index: int, cell: Cell) -> None:
-        self.stage_name = None
+        self.stage_name, self.last = None, {}
         self.say(f"[{index + 1}/{self.total}] {cell.describe()}")
 
     def stage(self, stage: str, done: int, total: int) -> None:
-        t, total = self.now(), max(total, 1)
-        if stage != self.stage_name:  # a new stage, or back to one (calibration after a refresh)
-            self.stage_name, self.since, self.done_since, self.last = stage, t, done, t
-            if done < total:
-                self.say(f"  {stage}: started" if done <= 1 else f"  {stage}: {done}/{total}")
-        if done >= total:
-            self.say(f"  {stage}: {done}/{total} done")
-            self.stage_name = None
-        elif t - self.last >= self.every and done > self.done_since:
-            rate = (t - self.since) / (done - self.done_since)
-            self.say(f"  {stage}: {done}/{total} ({100 * done / total:.0f} %), about {clock(rate * (total - done))} "
-                     "left")
-            self.last = t
+        t = self.now()
+        if stage != self.stage_name:  # a new stage, or back to one (calibration after a refresh): rate afresh
+            self.stage_name, self.since, self.done_since = stage, t, done
+            self.last.setdefault(stage, t)
+        if t - self.last[stage] < self.every or done <= self.done_since:
+            return
+        self.last[stage] = t
+        if done >= total:  # no known end (evaluation without --limit counts as it goes)
+            self.say(f"  {stage}: {done} so far")
+            return
+        rate = (t - self.since) / (done - self.done_since)
+        self.say(f"  {stage}: {done}/{total} ({100 * done / total:.0f} %), about {clock(rate * (total - done))} left")
 
     def cell_end(self, index: int, cell: Cell, row: dict, skipped: bool) -> None:
         self.say(f"[{index + 1}/{self.total}] {cell.describe()}: {cell_status(row, skipped)}")
-
 
 
 class ClusterReporter(Reporter):
