@@ -286,6 +286,26 @@ def test_rows_carry_identity_and_provenance(tmp_path):
     assert row["threads"] == torch.get_num_threads() and row["git_commit"]
     assert json.loads(row["package_versions"])["torch"]
     assert json.loads(row["calib_config"])["temperature"] == 5.0
+    import platform
+
+    assert row["python"] == platform.python_version() and row["processor"] and row["deterministic"] in (0, 1)
+    from dfqbench.store.sqlite import ResultStore
+
+    with ResultStore(tmp_path / "provenance.sqlite") as store:  # the store keeps them
+        store.put(row)
+        stored = store.to_frame().iloc[0]
+    assert (stored["python"], stored["processor"]) == (row["python"], row["processor"])
+
+
+def test_env_prints_what_a_row_records(capsys, monkeypatch):
+    import platform
+
+    from cli_helpers import run_cli
+
+    code, out, _ = run_cli(["env"], capsys, monkeypatch)
+    assert code == 0
+    assert f"python                    {platform.python_version()}" in out and "deterministic algorithms  off" in out
+    assert "torch " in out and "git commit" in out and "cpu " in out
 
 
 def test_same_seed_same_result(tmp_path):

@@ -10,6 +10,7 @@ import typer
 from dfqbench.cli import (
     cache_cmd,
     data_cmd,
+    env_cmd,
     eval_cmd,
     list_cmd,
     plot_cmd,
@@ -62,6 +63,7 @@ def _register_commands() -> None:
     app.command("list")(list_cmd.list_command)
     app.command("eval")(eval_cmd.eval_command)
     app.command("report")(report_cmd.report_command)
+    app.command("env")(env_cmd.env_command)
     app.add_typer(zoo_cmd.zoo_app, name="zoo")
     app.add_typer(cache_cmd.cache_app, name="cache")
     app.add_typer(cache_cmd.samples_app, name="samples")

@@ -24,7 +24,7 @@ from dfqbench.runner.cache import SynthesisCache, cache_key, images_finite
 from dfqbench.runner.checkpoint import CellCheckpoints
 from dfqbench.runner.grid import Cell
 from dfqbench.runner.overrides import build_config
-from dfqbench.runner.provenance import PeakMemory, git_commit, package_versions
+from dfqbench.runner.provenance import PeakMemory, git_commit, machine_record, package_versions
 from dfqbench.runner.seeds import stage_generator, stage_seed
 from dfqbench.runner.split import split_synthesize
 from dfqbench.store.schema import ID_SCHEME, cell_id
@@ -124,6 +124,7 @@ def base_row(cell: Cell, backbone: Backbone, settings: RunSettings) -> dict:
     identity = identity_of(cell, backbone, settings, versions)
     return {**identity, "cell_id": cell_id(identity), "git_commit": git_commit(),
             "package_versions": package_versions(), "device": str(settings.device),
+            **machine_record(settings.device),
             "profile_config": profile_of(cell, settings).to_json(), "tuning": cell.method.tuning,
             "preset_config": settings.preset.to_json(),
             "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}

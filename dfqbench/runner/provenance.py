@@ -67,6 +67,34 @@ def package_versions() -> str:
     return json.dumps({**versions, **constraints_record()}, sort_keys=True)
 
 
+def processor(device: torch.device) -> str:
+    """The GPU's name on CUDA, else the CPU's model name (Linux ``/proc/cpuinfo``; else ``platform``)."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        return torch.cuda.get_device_name(device)
+    return cpu_model()
+
+
+@functools.lru_cache(maxsize=1)
+def cpu_model() -> str:
+    import platform
+
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine_record(device: torch.device) -> dict:
+    """What a bug report needs beside the packages: Python, the processor, deterministic algorithms on or off."""
+    import platform
+
+    return {"python": platform.python_version(), "processor": processor(device),
+            "deterministic": int(torch.are_deterministic_algorithms_enabled())}
+
+
 def _rss_mb() -> float:
     try:
         with open("/proc/self/statm") as fh:

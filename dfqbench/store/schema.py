@@ -56,6 +56,8 @@ PROVENANCE = (
     "cell_id",         # hash of the identity fields (of the row's scheme)
     "id_scheme",       # the identity scheme: 2 now, 1 (or empty) for rows made before
     "git_commit", "package_versions", "device",
+    "python", "processor",  # Python version; CPU model or GPU name
+    "deterministic",   # 1 when torch's deterministic algorithms were on
     "synth_config", "calib_config", "profile_config", "preset_config",  # full JSON configs
     "tuning",          # SHA-256 of the tuning file whose values the row's overrides hold (dfqbench run --tuning)
     "created_at",      # ISO-8601 UTC

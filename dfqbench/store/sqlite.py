@@ -26,8 +26,9 @@ from dfqbench.store.schema import COLUMNS, IDENTITY_BY_SCHEME, IDENTITY_V2_EXTRA
 
 BUSY_TIMEOUT_S = 60.0
 
-INTEGER_COLUMNS = frozenset({"seed", "n_eval", "synthesis_cached", "threads", "id_scheme"})
-ADDED_COLUMNS = frozenset(IDENTITY_V2_EXTRA + ("id_scheme", "tuning")) - {"threads"}  # added to older stores
+INTEGER_COLUMNS = frozenset({"seed", "n_eval", "synthesis_cached", "threads", "id_scheme", "deterministic"})
+ADDED_COLUMNS = frozenset(IDENTITY_V2_EXTRA + ("id_scheme", "tuning", "python", "processor", "deterministic")) - {
+    "threads"}  # added to older stores
 REAL_COLUMNS = frozenset(
     {"top1", "top5", "seconds_synthesis", "seconds_calibration", "seconds_evaluation", "seconds_total",
      "peak_memory_mb"}
