@@ -28,7 +28,8 @@ from safetensors.torch import load_file, safe_open, save_file
 
 from dfqbench.api import SyntheticSet
 from dfqbench.atomic import atomic_path
-from dfqbench.errors import stderr_line
+from dfqbench.errors import UserError, stderr_line
+from dfqbench.faults import disk_fault, kill_point
 from dfqbench.paths import DEFAULT_CACHE
 
 
@@ -105,8 +106,14 @@ class SynthesisCache:
         if synthetic.labels is not None:
             tensors["labels"] = synthetic.labels.detach().cpu().contiguous()
         meta = {**meta, "sha256": content_hash(tensors), "seconds": seconds}
-        with atomic_path(self.path(key)) as tmp:
-            save_file(tensors, tmp, metadata={"dfqbench": json.dumps(meta, sort_keys=True)})
+        try:
+            disk_fault("cache")
+            with atomic_path(self.path(key)) as tmp:
+                save_file(tensors, tmp, metadata={"dfqbench": json.dumps(meta, sort_keys=True)})
+                kill_point("mid-cache-write")
+        except OSError as exc:
+            raise UserError(f"cannot write the synthesis cache in {self.root}: {exc.strerror or exc} (free space "
+                            "there, or give --cache-dir a writable folder; finished cells are kept)") from None
         return self.path(key)
 
     def entries(self) -> list[CacheEntry]:

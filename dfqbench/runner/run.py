@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+from dfqbench.faults import kill_point
 from dfqbench.runner.cell import RunSettings, cell_row
 from dfqbench.runner.grid import Cell
 from dfqbench.runner.plan import PlannedCell, plan_grid
@@ -60,6 +61,7 @@ def run_plan(plan: list[PlannedCell], settings: RunSettings, store: ResultStore,
             report.interrupted = True
             break
         store.put(row)
+        kill_point("after-store")
         settings.checkpoints(planned.cell_id).clear()
         (report.done if row["status"] == "ok" else report.failed).append(row)
         reporter.cell_end(index, cell, row, skipped=False)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from dfqbench.errors import UserError
+from dfqbench.faults import kill_point
 from dfqbench.paths import DEFAULT_STORE
 from dfqbench.store.schema import COLUMNS, IDENTITY_BY_SCHEME, IDENTITY_V2_EXTRA, cell_id, id_scheme_of
 
@@ -195,6 +196,7 @@ class ResultStore:
         )
         with self._transaction():
             written = self._conn.execute(sql, [row[c] for c in COLUMNS]).rowcount
+            kill_point("mid-store-write")
         return written == 1
 
     def get(self, cell_id: str) -> dict | None:
