@@ -9,8 +9,8 @@ import torch
 import typer
 
 from dfqbench.cli.console import console
-from dfqbench.cli.options import data_dir_option, device_option, path_option
-from dfqbench.cli.path_kinds import READ_FILE, READ_FOLDER
+from dfqbench.cli.options import checkpoint_items, data_dir_option, device_option, model_weights, path_option
+from dfqbench.cli.path_kinds import READ_FOLDER
 from dfqbench.cli.progress import counting_progress
 from dfqbench.errors import UserError
 from dfqbench.paths import DEFAULT_MODEL
@@ -19,8 +19,9 @@ from dfqbench.paths import DEFAULT_MODEL
 def eval_command(
     model: str = typer.Option(DEFAULT_MODEL, "--model", "-m",
                               help="Zoo model or timm ViT/DeiT/Swin name; a wildcard ('fmnist_*') selects zoo models."),
-    checkpoint: Path = path_option(None, "--checkpoint", kind=READ_FILE,
-                                   help="Weights for a timm model (safetensors or weights-only torch file)."),
+    checkpoint: str = typer.Option(None, "--checkpoint", callback=checkpoint_items,
+                                   help="Weights for a timm model: PATH or MODEL=PATH (safetensors or a weights-only "
+                                        "torch file)."),
     img_size: int = typer.Option(None, help="Input size of a timm model, if not its default."),
     limit: int = typer.Option(None, help="Evaluate N test images only (smoke runs): Fashion-MNIST's first N, "
                                          "an ImageFolder's class-balanced N."),
@@ -49,8 +50,13 @@ def eval_command(
     names = zoo_models(model) if any(c in model for c in "*?[") else [model]
     if not names:
         raise UserError(f"no zoo model matches '{model}' (see: dfqbench zoo list)")
+    weights = None
+    if checkpoint is not None:
+        owner, weights = model_weights(checkpoint, "--checkpoint")
+        if owner is not None and owner != model:
+            raise UserError(f"--checkpoint {checkpoint!r} is for {owner}, not for --model {model}")
     for name in names:
-        evaluate_one(name, checkpoint, img_size, limit, batch_size, data_dir, imagenet, device)
+        evaluate_one(name, weights, img_size, limit, batch_size, data_dir, imagenet, device)
 
 
 def evaluate_one(model: str, checkpoint: Path | None, img_size: int | None, limit: int | None, batch_size: int,

@@ -106,6 +106,29 @@ def unit_share(ctx: typer.Context, param: typer.CallbackParam, value: float | No
     return value
 
 
+def model_weights(item: str, option: str) -> tuple[str | None, Path]:
+    """``MODEL=PATH`` or a bare ``PATH`` (model None), the file checked: a weights file to read."""
+    from dfqbench.cli.path_kinds import check_path
+
+    model, sep, path = item.partition("=")
+    if not sep or "/" in model or not model:
+        model, path = None, item
+    check_path(Path(path), READ_FILE, option)
+    return model, Path(path)
+
+
+def checkpoint_items(ctx: typer.Context, param: typer.CallbackParam, value):
+    """``--checkpoint`` values checked where they enter (run: MODEL=PATH, repeatable; eval: PATH or MODEL=PATH)."""
+    if value is None or ctx.resilient_parsing:
+        return value
+    option = max(param.opts, key=len)
+    for item in value if isinstance(value, (list, tuple)) else [value]:
+        model, _ = model_weights(item, option)
+        if model is None and isinstance(value, (list, tuple)):
+            raise UserError(f"{option} {item!r}: expected MODEL=PATH, e.g. deit_tiny_patch16_224=deit.safetensors")
+    return value
+
+
 def checked_device(ctx: typer.Context, param: typer.CallbackParam, value: str) -> str:
     from dfqbench.cli.settings import resolve_device
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import typer
@@ -11,10 +12,12 @@ from dfqbench.cli.options import (
     bit_widths,
     cache_dir_option,
     checkpoint_dir_option,
+    checkpoint_items,
     counts,
     data_dir_option,
     device_option,
     listed,
+    model_weights,
     path_option,
     plugin_option,
     store_option,
@@ -64,6 +67,10 @@ def run_command(
     data_dir: Path = data_dir_option(),
     imagenet: Path = path_option(None, "--imagenet", kind=READ_FOLDER,
                                  help="ImageNet ImageFolder root (train/ and val/) for timm models."),
+    checkpoint: list[str] = typer.Option(None, "--checkpoint", callback=checkpoint_items,
+                                         help="MODEL=PATH: a timm model's weights from a file (safetensors or a "
+                                              "weights-only torch file) instead of the hub, e.g. offline "
+                                              "(repeatable)."),
     tuning: list[Path] = path_option(None, "--tuning", kind=READ_FILE,
                                      help="Tuning file of `dfqbench tune` (repeatable): its "
                                       "values become the method's overrides on its model; rows read METHOD[tuned]."),
@@ -133,6 +140,7 @@ def run_command(
     ray_options = executor_options(executor, ray_address, cpus_per_cell, gpus_per_cell, device)
     settings = make_settings(preset, preset_set or [], profile, device, cache_dir, limit, data_dir, imagenet,
                              save_models, checkpoint_dir, check_device=ray_options is None)
+    settings = dataclasses.replace(settings, weights=run_weights(checkpoint or [], model_names))
     plan = plan_grid(cells, settings)  # bad input fails here, before any work
     if shard_part is not None:
         index, count = shard_part
@@ -175,6 +183,18 @@ def method_specs(names: list[str], raw: dict, label: str | None, ablations: bool
     specs = [resolve_method(name, {}) if name == "fp" else resolve_method(name, raw, label, *tuned.get(name, ()))
              for name in names]
     return specs + (ablation_specs(names, tuned) if ablations else [])
+
+
+def run_weights(items: list[str], model_names: list[str]) -> tuple:
+    """``--checkpoint MODEL=PATH`` values as (model, path) pairs, each for a model of the grid."""
+    pairs = []
+    for item in items:
+        model, path = model_weights(item, "--checkpoint")
+        if model not in model_names:
+            raise UserError(f"--checkpoint {item!r} is for {model}, which is not in --models "
+                            f"({', '.join(model_names)})")
+        pairs.append((model, path))
+    return tuple(pairs)
 
 
 def tuned_for(tunings: list, model: str, names: list[str]) -> dict:

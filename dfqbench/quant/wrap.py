@@ -11,6 +11,7 @@ import torch.nn as nn
 from timm.layers.attention import Attention
 from timm.models.swin_transformer import SwinTransformerBlock, WindowAttention
 
+from dfqbench.errors import UserError
 from dfqbench.layout import TokenLayout, global_layout, window_layout
 from dfqbench.quant.attention_modules import ExplicitAttention, ExplicitWindowAttention
 from dfqbench.quant.bits import BitWidth
@@ -78,11 +79,39 @@ def _replace(root: nn.Module, name: str, new: nn.Module) -> None:
     setattr(root.get_submodule(parent_name) if parent_name else root, child, new)
 
 
+SUPPORTED_ATTENTION = (Attention, WindowAttention)
+
+
+def unsupported_attention(model: nn.Module) -> list[str]:
+    """The attention classes in ``model`` that the shared quantizer cannot make explicit (their matmuls would stay
+    in floating point): any module named like an attention that is not timm's ViT/DeiT ``Attention`` or Swin's
+    (v1) ``WindowAttention``. SwinV2's ``WindowAttention`` is another class and is listed."""
+    found = set()
+    for module in model.modules():
+        name = type(module).__name__
+        if isinstance(module, SUPPORTED_ATTENTION + (ExplicitAttention, ExplicitWindowAttention)):
+            continue
+        if "attention" in name.lower() or name.lower().endswith("attn"):
+            found.add(f"{type(module).__module__.removeprefix('timm.models.').removeprefix('timm.layers.')}.{name}")
+    return sorted(found)
+
+
+def check_supported(model: nn.Module, name: str | None = None) -> None:
+    """UserError naming what is unsupported when ``model`` holds attention the quantizer cannot quantize fully."""
+    missing = unsupported_attention(model)
+    if missing:
+        raise UserError(f"{name or type(model).__name__}: the shared quantizer does not support {', '.join(missing)} "
+                        "(its attention would stay in floating point); supported: timm's ViT/DeiT Attention and "
+                        "Swin (v1) WindowAttention")
+
+
 def wrap_model(model: nn.Module, preset: QuantPreset, bits: BitWidth | str) -> nn.Module:
-    """A copy of ``model`` with explicit attention and fake-quant layers, every quantizer OFF."""
+    """A copy of ``model`` with explicit attention and fake-quant layers, every quantizer OFF. A model with
+    attention it cannot make explicit is refused (:func:`check_supported`), never quantized half-way."""
     bits = BitWidth.parse(bits) if isinstance(bits, str) else bits
     if hasattr(model, "dfq_preset"):
         raise ValueError("this model is already wrapped; wrap the FP model instead")
+    check_supported(model)
     wrapped = copy.deepcopy(model)
     layout_of = GlobalLayoutOf(wrapped) if hasattr(wrapped, "num_prefix_tokens") else None
     for name, module in list(wrapped.named_modules()):

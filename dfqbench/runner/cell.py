@@ -47,6 +47,10 @@ class RunSettings:
     split: str = "test"                  # 'test' for tables, 'val' for tuning
     val_from_train: float | None = None  # ImageFolder: the share of train/ held out as 'val'
     checkpoint_dir: Path | None = None   # cells in flight checkpoint here (None: not at all)
+    weights: tuple[tuple[str, Path], ...] = ()  # (model, weights file) for timm models run offline (--checkpoint)
+
+    def weights_of(self, model: str) -> Path | None:
+        return dict(self.weights).get(model)
 
     def checkpoints(self, key: str) -> CellCheckpoints:
         """The checkpoints of the cell with id ``key``."""

@@ -37,8 +37,10 @@ def plan_cell(cell: Cell, backbone: Backbone, settings: RunSettings) -> PlannedC
 
 
 def plan_grid(cells: list[Cell], settings: RunSettings,
-              load: Callable[[str], Backbone] = load_backbone) -> list[PlannedCell]:
-    """Every cell planned, each model loaded once (UserError, one line, on the first bad input)."""
+              load: Callable[[str], Backbone] | None = None) -> list[PlannedCell]:
+    """Every cell planned, each model loaded once, a timm model from its ``--checkpoint`` file when it has one
+    (UserError, one line, on the first bad input)."""
+    load = load or (lambda name: load_backbone(name, settings.weights_of(name)))
     backbones: dict[str, Backbone] = {}
     plan = []
     for cell in cells:

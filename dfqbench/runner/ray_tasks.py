@@ -53,10 +53,10 @@ def load_plugin_source(name: str, source: str) -> None:
 
 
 @functools.cache
-def backbone_of(model: str):
+def backbone_of(model: str, weights: Path | None = None):
     from dfqbench.zoo.backbones import load_backbone
 
-    return load_backbone(model)
+    return load_backbone(model, weights)
 
 
 def prepare(spec: WorkerSpec, cell: Cell, cell_id: str) -> PlannedCell:
@@ -67,7 +67,7 @@ def prepare(spec: WorkerSpec, cell: Cell, cell_id: str) -> PlannedCell:
     torch.set_num_threads(spec.threads)
     for name, source in spec.plugins:
         load_plugin_source(name, source)
-    planned = plan_cell(cell, backbone_of(cell.model), spec.settings)
+    planned = plan_cell(cell, backbone_of(cell.model, spec.settings.weights_of(cell.model)), spec.settings)
     if planned.cell_id != cell_id:
         raise UserError(f"this worker computes cell id {planned.cell_id} for {cell.describe()}, the driver planned "
                         f"{cell_id}: the node runs another dfqbench, plugin or package version")

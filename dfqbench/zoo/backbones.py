@@ -24,6 +24,7 @@ from timm.models.vision_transformer import VisionTransformer
 
 from dfqbench.errors import UserError
 from dfqbench.naming import did_you_mean, match_wildcards
+from dfqbench.quant.wrap import check_supported
 from dfqbench.zoo.registry import get_zoo_model, is_zoo_model, sha256_file, zoo_models
 
 TIMM_FAMILIES = ("vit_*", "deit_*", "deit3_*", "swin_*")
@@ -128,15 +129,56 @@ def load_timm(name: str, checkpoint: Path | None = None, **kwargs) -> Backbone:
         load_state(model, state, str(checkpoint))
         source = f"checkpoint:{checkpoint}"
     else:
-        try:
-            model = timm.create_model(name, pretrained=True, **kwargs)
-        except Exception as exc:  # no network, no hub cache
-            raise UserError(f"cannot fetch pretrained weights for '{name}' ({type(exc).__name__}); "
-                            "pass --checkpoint PATH") from None
+        check_supported(timm.create_model(name, pretrained=False, **kwargs), name)  # before any download
+        model = pretrained_timm(name, **kwargs)
         source = "timm-pretrained"
+    check_supported(model, name)
     family = family_of(model, name)
     fit_input_size(model)
     return Backbone(name, family, model.eval(), state_dict_hash(model), "imagenet", source)
+
+
+HUB = ("huggingface.co", 443)
+NO_WEIGHTS = ("cannot load pretrained weights for '{name}': {why}; give your own: dfqbench run --checkpoint "
+              "{name}=PATH, or dfqbench eval --model {name} --checkpoint PATH (safetensors or a weights-only torch "
+              "file)")
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(HUB, timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+def pretrained_timm(name: str, **kwargs) -> nn.Module:
+    """timm's pretrained model, from the hub or its local cache; without a reachable hub, from the cache only
+    (at once, instead of a minute of retries), else one line naming ``--checkpoint``."""
+    import contextlib
+    import io
+    import logging
+
+    import huggingface_hub.constants as hub
+
+    offline = not hub_reachable()
+    saved, hub.HF_HUB_OFFLINE = hub.HF_HUB_OFFLINE, hub.HF_HUB_OFFLINE or offline
+    quiet = logging.getLogger("huggingface_hub"), logging.getLogger("timm")
+    levels = [logger.level for logger in quiet]
+    try:
+        for logger in quiet:
+            logger.setLevel(logging.ERROR)
+        with contextlib.redirect_stderr(io.StringIO()):
+            return timm.create_model(name, pretrained=True, **kwargs)
+    except Exception as exc:  # no network and nothing cached, or the hub refused
+        why = "no hub reachable and none cached" if offline else f"the hub answered {type(exc).__name__}"
+        raise UserError(NO_WEIGHTS.format(name=name, why=why)) from None
+    finally:
+        hub.HF_HUB_OFFLINE = saved
+        for logger, level in zip(quiet, levels, strict=True):
+            logger.setLevel(level)
 
 
 def fit_input_size(model: nn.Module) -> None:
