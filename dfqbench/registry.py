@@ -53,7 +53,7 @@ class Registry(Generic[T]):
         """Decorator: ``@registry.register("name")``."""
         def decorator(obj: T) -> T:
             if name in self._entries and self._entries[name] is not obj:
-                raise ValueError(f"{self.kind} '{name}' is registered twice")
+                raise ValueError(f"{self.kind} '{name}' is already registered; give yours another name")
             self._entries[name] = obj
             self._lazy.pop(name, None)
             return obj
@@ -147,6 +147,10 @@ def load_plugin_file(path: str | Path) -> None:
     module_name = f"dfqbench_plugin_{path.stem}_{abs(hash(str(path.resolve()))) % 10**8}"
     if module_name in sys.modules:
         return
+    from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS
+
+    for registry in (SYNTHESIZERS, CALIBRATORS, METHODS):  # the built-ins first: a plugin cannot take their names
+        registry.names()
     spec = importlib.util.spec_from_file_location(module_name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
@@ -154,4 +158,5 @@ def load_plugin_file(path: str | Path) -> None:
         spec.loader.exec_module(module)
     except Exception as exc:
         del sys.modules[module_name]
-        raise UserError(f"plugin {path} failed to load: {type(exc).__name__}: {exc}") from None
+        reason = " ".join(str(exc).split())
+        raise UserError(f"--plugin {path} failed to load: {type(exc).__name__}: {reason}") from None

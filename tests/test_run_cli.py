@@ -251,3 +251,42 @@ def test_log_progress_is_plain_lines_at_most_one_a_minute(capsys):
                                                             "  evaluation: 11552 so far"]  # 120 batches a minute
     assert lines[-1] == "[1/1] maskaq · fmnist_vit · 4w4a · seed 0: top-1 84.50% in 700s"
     assert len(lines) == 2 + 1 + 4 + 3  # grid, start, end; 4 calibration and 3 evaluation lines in 4 and 3 minutes
+
+
+BROKEN_PLUGIN = '''
+from dfqbench.api import Synthesizer, register_method, register_synthesizer
+
+
+@register_synthesizer("broken")
+class Broken(Synthesizer):
+    version = 1
+
+    def synthesize(self, ctx):
+        raise RuntimeError("plugin bug")
+
+
+register_method("broken", "broken", "kd", paper="test", description="always fails")
+'''
+
+
+def test_a_grid_whose_every_cell_fails_exits_1_with_the_failures_listed(tmp_path, capsys, monkeypatch):
+    (tmp_path / "broken.py").write_text(BROKEN_PLUGIN)
+    code, out, err = run_cli(["run", "--plugin", str(tmp_path / "broken.py"), "--methods", "broken", "--seeds", "0,1",
+                              *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
+    assert code == 1, err
+    assert "no leaderboard: no successful results" in err and "2 of 2 cells failed:" in err
+    assert err.count("RuntimeError: plugin bug") == 4 and "Traceback" not in err  # each cell's end line, the summary
+
+
+def test_a_grid_of_fp_alone_prints_its_row_and_exits_0(tmp_path, capsys, monkeypatch):
+    code, out, err = run_cli(["run", "--methods", "fp", *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
+    assert code == 0, err
+    assert "no leaderboard: no quantized results" in err and "fp · " in out and "1 cells computed" in out
+
+
+def test_a_plugin_taking_a_built_in_name_is_one_line(tmp_path, capsys, monkeypatch):
+    (tmp_path / "dup.py").write_text('from dfqbench.api import register_method\n'
+                                     'register_method("noise", "noise", "kd", paper="x", description="dup")\n')
+    code, _, err = run_cli(["run", "--plugin", str(tmp_path / "dup.py"), "--methods", "noise", *SMOKE,
+                            *paths(tmp_path)], capsys, monkeypatch)
+    assert_one_line_error(code, err, "method 'noise' is already registered; give yours another name")

@@ -220,7 +220,13 @@ def execute(plan, settings, store_path: Path, out: Path, ray_options=None, plugi
         ids = [row["cell_id"] for row in report.done + report.skipped + report.failed]
         frame = store.to_frame(cell_id=ids)
     if len(frame):
-        print_and_write(frame, out, title=f"profile {settings.profile.name} · preset {settings.preset.name}")
+        try:
+            print_and_write(frame, out, title=f"profile {settings.profile.name} · preset {settings.preset.name}")
+        except UserError as exc:  # nothing to rank (only fp, or every cell failed): the rows are stored all the same
+            err_console.print(f"no leaderboard: {exc}", highlight=False, markup=False)
+            for row in [r for r in report.done + report.skipped if r["status"] == "ok"]:
+                console.print(f"{row['method']} · {row['model']} · {row['bits']} · seed {row['seed']}: top-1 "
+                              f"{row['top1']:.2f}%", highlight=False, markup=False)
     if report.failed:
         err_console.print(f"{len(report.failed)} of {len(plan)} cells failed:", highlight=False)
         for row in report.failed:
