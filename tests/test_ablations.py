@@ -63,4 +63,4 @@ def test_run_with_ablations_adds_one_row_per_component(tmp_path, capsys, monkeyp
     markdown = (tmp_path / "out" / "leaderboard.md").read_text()
     for row in ["psaq-vit", *(f"psaq-vit[{c}=false]" for c in METHODS.get("psaq-vit").ablations)]:
         assert re.search(rf"^\| \*?\*?{re.escape(row)}\*?\*? \|", markdown, re.M), (row, markdown)
-    assert "5 cells computed" in out
+    assert "6 cells computed" in out  # fp, psaq-vit and its four variants

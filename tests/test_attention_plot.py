@@ -51,7 +51,8 @@ def fp_model_of(backbone):
 def students(tmp_path_factory):
     """MaskAQ and MimiQ students of the canvas ViT at the smoke profile, and the cache holding MaskAQ's set."""
     folder = tmp_path_factory.mktemp("students")
-    run_ok(["--threads", "1", "run", "--methods", "maskaq,mimiq", "--models", "canvas56a_vit", "--profile", "smoke",
+    run_ok(["--threads", "1", "run", "--methods", "maskaq,mimiq", "--no-references", "--models", "canvas56a_vit",
+            "--profile", "smoke",
             "--limit", "20", "--store", str(folder / "s.sqlite"), "--cache-dir", str(folder / "cache"),
             "--save-models", str(folder / "models"), "--out", str(folder / "out")])
     return folder

@@ -87,11 +87,11 @@ def test_run_takes_a_timm_models_weights_from_a_checkpoint_file(tmp_path, capsys
                 Image.new("RGB", (40, 36), (60 * i, 40, 200 if cls == "a" else 10)).save(folder / f"{i}.png")
     common = ["--imagenet", str(tmp_path / "imagenet")]
     args = ["--threads", "1", "run", "--methods", "noise+ptq", "--models", "deit_tiny_patch16_224", "--profile",
-            "smoke", "--limit", "4", "--checkpoint", f"deit_tiny_patch16_224={weights}", "--store",
+            "smoke", "--limit", "4", "--no-references", "--checkpoint", f"deit_tiny_patch16_224={weights}", "--store",
             str(tmp_path / "s.sqlite"), "--cache-dir", str(tmp_path / "cache"), "--out", str(tmp_path / "out"), *common]
     code, out, err = run_cli(args, capsys, monkeypatch)
     assert code == 0, err
-    assert "1 cells computed" in out
+    assert "2 cells computed" in out  # fp and noise+ptq
     code, out, err = run_cli(["eval", "--model", "deit_tiny_patch16_224", "--checkpoint",
                               f"deit_tiny_patch16_224={weights}", "--limit", "4", *common], capsys, monkeypatch)
     assert code == 0 and "on 4 images" in out, err

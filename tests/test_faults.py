@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GRID = ["run", "--methods", "fp,noise,psaq-vit", "--models", "canvas56a_vit", "--profile", "smoke", "--limit", "20"]
+GRID = ["run", "--methods", "fp,noise,psaq-vit", "--models", "canvas56a_vit", "--profile", "smoke", "--limit", "20",
+        "--no-references"]
 
 
 def dfqbench(tmp_path: Path, fault: str | None = None) -> subprocess.CompletedProcess:

@@ -19,7 +19,7 @@ from dfqbench.cli import app
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = ROOT / "tests" / "plugins" / "onehot_plugin.py"
 MARGIN_CSV = ROOT / "results" / "zoo_margin_bench.csv"
-SMOKE = ["--profile", "smoke", "--limit", "64", "--models", "fmnist_vit"]
+SMOKE = ["--profile", "smoke", "--limit", "64", "--models", "fmnist_vit", "--no-references"]
 
 
 def paths(tmp_path: Path) -> list[str]:
@@ -122,8 +122,9 @@ def test_a_failing_cell_is_reported_and_exits_non_zero(tmp_path, capsys, monkeyp
     code, _, err = run_cli(["run", "--plugin", str(plugin), "--methods", "noise+cli-broken,noise", *SMOKE,
                             *paths(tmp_path)], capsys, monkeypatch)
     assert code == 1
-    assert "1 of 2 cells failed" in err and "ValueError: no good" in err
-    assert {r[1]: r[2] for r in store_rows(tmp_path / "s.sqlite")} == {"noise+cli-broken": "failed", "noise": "ok"}
+    assert "1 of 3 cells failed" in err and "ValueError: no good" in err  # fp, noise and the broken crossing
+    assert {r[1]: r[2] for r in store_rows(tmp_path / "s.sqlite")} == {"noise+cli-broken": "failed", "noise": "ok",
+                                                                   "fp": "ok"}
 
 
 @pytest.mark.parametrize(("args", "pattern"), [
@@ -274,7 +275,7 @@ def test_a_grid_whose_every_cell_fails_exits_1_with_the_failures_listed(tmp_path
     code, out, err = run_cli(["run", "--plugin", str(tmp_path / "broken.py"), "--methods", "broken", "--seeds", "0,1",
                               *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
     assert code == 1, err
-    assert "no leaderboard: no successful results" in err and "2 of 2 cells failed:" in err
+    assert "no leaderboard: no quantized results" in err and "2 of 3 cells failed:" in err  # fp did not fail
     assert err.count("RuntimeError: plugin bug") == 4 and "Traceback" not in err  # each cell's end line, the summary
 
 
@@ -290,3 +291,16 @@ def test_a_plugin_taking_a_built_in_name_is_one_line(tmp_path, capsys, monkeypat
     code, _, err = run_cli(["run", "--plugin", str(tmp_path / "dup.py"), "--methods", "noise", *SMOKE,
                             *paths(tmp_path)], capsys, monkeypatch)
     assert_one_line_error(code, err, "method 'noise' is already registered; give yours another name")
+
+
+def test_a_runs_leaderboard_carries_fp_noise_and_real_unless_told_not_to(tmp_path, capsys, monkeypatch):
+    grid = ["run", "--methods", "noise+ptq", "--profile", "smoke", "--limit", "64", "--models", "fmnist_vit"]
+    code, out, err = run_cli([*grid, *paths(tmp_path)], capsys, monkeypatch)
+    assert code == 0, err
+    assert "4 cells computed" in out and all(f"│ {row} " in out for row in ("fp", "noise", "real", "noise+ptq"))
+    code, out, err = run_cli([*grid, "--no-references", *paths(tmp_path / "bare")], capsys, monkeypatch)
+    assert code == 0, err
+    assert "2 cells computed" in out and "│ real " not in out  # fp always: it costs seconds
+    code, out, err = run_cli(["table", "--from", str(tmp_path / "bare" / "out" / "results.csv"), "--format", "md"],
+                             capsys, monkeypatch)
+    assert code == 0 and "without noise, real (not in these rows" in out.splitlines()[0], out

@@ -85,6 +85,8 @@ def run_command(
                                                                  "threads (part of a cell's identity)."),
     gpus_per_cell: float = typer.Option(0.0, "--gpus-per-cell", help="With --executor ray: each task's share of a "
                                                                      "GPU (with --device cuda), e.g. 0.5."),
+    no_references: bool = typer.Option(False, "--no-references", help="Leave out the noise and real rows that "
+                                       "every leaderboard of a run gets by default (fp is always added: seconds)."),
     split_synthesis: bool = typer.Option(False, "--split-synthesis", help="Make each synthetic set batch by batch, "
                                          "each batch from its own seed (with --executor ray: as parallel tasks); "
                                          "only synthesizers with independent batches; rows read METHOD[split]."),
@@ -136,6 +138,7 @@ def run_command(
                                          [model], bit_list, seed_list)]
     if split_synthesis:
         cells = with_split(cells)
+    cells = reference_cells(names, no_references, model_names, bit_list, seed_list) + cells
     shard_part = parse_shard(shard) if shard is not None else None
     ray_options = executor_options(executor, ray_address, cpus_per_cell, gpus_per_cell, device)
     settings = make_settings(preset, preset_set or [], profile, device, cache_dir, limit, data_dir, imagenet,
@@ -183,6 +186,17 @@ def method_specs(names: list[str], raw: dict, label: str | None, ablations: bool
     specs = [resolve_method(name, {}) if name == "fp" else resolve_method(name, raw, label, *tuned.get(name, ()))
              for name in names]
     return specs + (ablation_specs(names, tuned) if ablations else [])
+
+
+def reference_cells(names: list[str], no_references: bool, model_names, bit_list, seed_list) -> list:
+    """The rows a leaderboard of the run needs to be read on its own, beside ``names``: ``fp`` always, and the
+    ``noise`` and ``real`` references unless ``--no-references`` (none that ``--methods`` names already)."""
+    from dfqbench.api import FP, REFERENCE_ROWS
+    from dfqbench.runner.grid import expand_grid, resolve_method
+
+    wanted = [FP] + ([] if no_references else list(REFERENCE_ROWS))
+    missing = [name for name in wanted if name not in names]
+    return expand_grid([resolve_method(name, {}) for name in missing], model_names, bit_list, seed_list)
 
 
 def run_weights(items: list[str], model_names: list[str]) -> tuple:

@@ -68,7 +68,17 @@ def caption(lb: Leaderboard) -> str:
     parts = [f"{name}: {', '.join(values)}" for name, values in lb.caption.items()]
     if lb.n_failed:
         parts.append(f"failed: {lb.n_failed} (not shown)")
+    absent = missing_references(lb)
+    if absent and lb.rows:
+        parts.append(f"without {', '.join(absent)} (not in these rows: the table cannot be read against them)")
     return SEPARATOR.join(parts)
+
+
+def missing_references(lb: Leaderboard) -> list[str]:
+    """Which of the rows every leaderboard should carry (fp, noise, real) the table lacks."""
+    from dfqbench.api import FP, REFERENCE_ROWS
+
+    return [name for name in (FP, *REFERENCE_ROWS) if name not in lb.labels]
 
 
 def sectioned_markdown(board, sections: list[tuple[str, list[str]]], notes: list[str]) -> str:
