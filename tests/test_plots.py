@@ -27,7 +27,7 @@ def test_accuracy_has_a_panel_per_model_and_a_series_per_row():
     panels = [ax for ax in fig.axes if ax.get_title()]
     assert [ax.get_title() for ax in panels] == ["canvas56a_vit", "canvas56a_deit", "canvas56a_swin"]
     for ax in panels:
-        assert [t.get_text() for t in ax.get_xticklabels()] == ["3w3a", "4w4a"]
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["3w3a", "4w4a", "5w5a", "4w8a"]
         assert ax.get_ylabel() == "top-1 (%)" and "bit-width" in ax.get_xlabel()
         assert len(ax.containers) == 2  # noise and real, each with its error bars
         assert len(ax.collections) >= 1  # the shaded window
