@@ -79,7 +79,7 @@ def test_attention_has_a_row_per_image_and_a_column_per_model(students, capsys, 
     assert [c.split(":")[0] for c in captions] == ["real", "real", "maskaq (smoke)", "maskaq (smoke)"]
     k = top_count(7 * 7, 0.1)
     assert all(sum(isinstance(p, Rectangle) for p in ax.patches) == k for ax in fig.axes)  # the region outlined
-    assert "canvas56a_vit · 4w4a · preset standard" in fig._suptitle.get_text()
+    assert "canvas56-a · canvas56a_vit · 4w4a · profile smoke · preset standard" in fig._suptitle.get_text()
 
 
 def test_packed_students_are_half_the_size_and_draw_the_same_rows(students, tmp_path, capsys, monkeypatch):

@@ -43,6 +43,7 @@ class Student:
     seed: int
     preset: QuantPreset
     module: torch.nn.Module
+    profile: str = "?"  # the profile it was calibrated at (files before it was recorded: '?')
 
     @property
     def name(self) -> str:
@@ -105,7 +106,7 @@ def load_student(path: Path, backbone: Backbone) -> Student:
                         f"{preset.name} ({str(exc).splitlines()[0]})") from None
     set_quant_state(module, QuantState.QUANTIZE)
     return Student(path, cell["method"], cell["model"], cell["bits"], int(cell["seed"]), preset,
-                   module.requires_grad_(False))
+                   module.requires_grad_(False), cell.get("profile", "?"))
 
 
 def fp_model(backbone: Backbone, student: Student) -> torch.nn.Module:

@@ -61,8 +61,9 @@ def students_attention_figure(paths: list[Path], cache_dir: Path | None, data_di
         captions += [f"{synthetic} ({made_at})" + ("" if t is None else f": {class_name(backbone, t)}")
                      for t in targets]
     rows = attention_rows(backbone, loaded, torch.cat(inputs), captions, mask_ratio)
-    title = (f"{backbone.name} · {loaded[0].bits} · preset {loaded[0].preset.name} · MaskAQ score map, "
-             f"top {mask_ratio:g} of FP patches outlined")
+    profiles = ", ".join(sorted({s.profile for s in loaded}))
+    title = (f"{backbone.dataset} · {backbone.name} · {loaded[0].bits} · profile {profiles} · preset "
+             f"{loaded[0].preset.name} · MaskAQ score map, top {mask_ratio:g} of FP patches outlined")
     return attention_figure(rows, [s.name for s in loaded], title)
 
 

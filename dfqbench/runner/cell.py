@@ -266,7 +266,7 @@ def calibrated_student(planned, settings: RunSettings, progress: StageProgress):
         settings.save_models.mkdir(parents=True, exist_ok=True)
         state = {k: v.detach().cpu().contiguous() for k, v in student.state_dict().items()}
         label = {"method": cell.method.label, "model": cell.model, "bits": cell.bits_label, "seed": cell.seed,
-                 "preset": settings.preset.to_dict()}
+                 "preset": settings.preset.to_dict(), "profile": profile_of(cell, settings).name}
         save_file(state, str(settings.save_models / f"{planned.cell_id}.safetensors"),
                   metadata={"cell": json.dumps(label)})
     return student, int(cached), times
