@@ -120,9 +120,9 @@ def world(tmp_path_factory):
     """A store with rows, a cache with one set, a student, and the paths the placeholders stand for."""
     top = tmp_path_factory.mktemp("bad-input")
     store, cache = top / "store.sqlite", top / "cache"
-    run_ok(["--threads", "1", "run", "--methods", "noise", "--models", "canvas56a_vit", "--profile", "smoke",
-            "--limit", "20", "--store", str(store), "--cache-dir", str(cache), "--save-models", str(top / "models"),
-            "--out", str(top / "out")])
+    run_ok(["--threads", "1", "run", "--methods", "noise", "--no-references", "--models", "canvas56a_vit",
+            "--profile", "smoke", "--limit", "20", "--store", str(store), "--cache-dir", str(cache), "--save-models",
+            str(top / "models"), "--out", str(top / "out")])
     (student,) = (top / "models").glob("*.safetensors")
     (key,) = [p.stem for p in cache.glob("*.safetensors")]
     (top / "a-folder").mkdir()
