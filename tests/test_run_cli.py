@@ -240,6 +240,9 @@ def test_log_progress_is_plain_lines_at_most_one_a_minute(capsys):
     t[0] += 10
     reporter.stage("refresh", 8, 8)
     reporter.stage("calibration", 101, 200)
+    t[0] += 120
+    reporter.stage("refresh", 1, 8)       # a later refresh that ends more than a minute after the first began:
+    reporter.stage("refresh", 8, 8)       # its end is no progress line
     for done in range(1, 400):           # evaluation without a known end: total grows with done
         t[0] += 0.5
         reporter.stage("evaluation", done * 32, done * 32)

@@ -67,6 +67,7 @@ class LogReporter(Reporter):
         self.every, self.now = every, now
         self.total, self.stage_name = 0, None
         self.last: dict[str, float] = {}
+        self.totals: dict[str, int] = {}
 
     def __enter__(self) -> LogReporter:
         return self
@@ -83,7 +84,7 @@ class LogReporter(Reporter):
         self.say(f"grid: {total} cells")
 
     def cell_start(self, index: int, cell: Cell) -> None:
-        self.stage_name, self.last = None, {}
+        self.stage_name, self.last, self.totals = None, {}, {}
         self.say(f"[{index + 1}/{self.total}] {cell.describe()}")
 
     def stage(self, stage: str, done: int, total: int) -> None:
@@ -91,7 +92,10 @@ class LogReporter(Reporter):
         if stage != self.stage_name:  # a new stage, or back to one (calibration after a refresh): rate afresh
             self.stage_name, self.since, self.done_since = stage, t, done
             self.last.setdefault(stage, t)
+        growing, self.totals[stage] = total > self.totals.get(stage, total), total
         if t - self.last[stage] < self.every or done <= self.done_since:
+            return
+        if done >= total and not growing:  # a stage that just ended: its cell's end line follows
             return
         self.last[stage] = t
         if done >= total:  # no known end (evaluation without --limit counts as it goes)
