@@ -149,3 +149,16 @@ def figure_option() -> Path:
 def results_from_option() -> list[Path]:
     return path_option(None, "--from", kind=READ_FILE,
                        help="Long-format results CSV (repeatable; default: the store)")
+
+
+def rows_option():
+    return typer.Option(None, "--methods", callback=listed,
+                        help="Rows, comma-separated (patterns like 'maskaq*'; default: all).")
+
+
+def bits_filter_option():
+    return typer.Option(None, "--bits", callback=bit_widths, help="Bit-widths, comma-separated (default: all).")
+
+
+def models_filter_option():
+    return typer.Option(None, "--models", callback=listed, help="Models, comma-separated (default: all).")

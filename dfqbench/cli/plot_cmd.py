@@ -9,12 +9,15 @@ import typer
 from dfqbench.cli.console import console
 from dfqbench.cli.options import (
     bit_widths,
+    bits_filter_option,
     cache_dir_option,
     data_dir_option,
     figure_option,
     listed,
+    models_filter_option,
     path_argument,
     results_from_option,
+    rows_option,
     split,
     store_option,
     unit_share,
@@ -39,9 +42,8 @@ def accuracy_command(
     out: Path = figure_option(),
     from_: list[Path] = results_from_option(),
     store: Path = store_option(kind=READ_STORE),
-    methods: str = typer.Option(None, callback=listed,
-                                help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
-    models: str = typer.Option(None, callback=listed, help="Models, comma-separated (default: all)."),
+    methods: str = rows_option(),
+    models: str = models_filter_option(),
 ) -> None:
     """Top-1 against bit-width per model: a line per method with its 95 % interval, the noise-to-real window
     shaded, fp as a line.
@@ -64,8 +66,8 @@ def gap_command(
     out: Path = figure_option(),
     from_: list[Path] = results_from_option(),
     store: Path = store_option(kind=READ_STORE),
-    bits: str = typer.Option(None, callback=bit_widths, help="Bit-widths, comma-separated (default: all)."),
-    models: str = typer.Option(None, callback=listed, help="Models, comma-separated (default: all)."),
+    bits: str = bits_filter_option(),
+    models: str = models_filter_option(),
 ) -> None:
     """The same-calibrator view as heatmaps: per bit-width and model, synthesizers x calibrators coloured by the
     share of the noise-to-real gap each closes, with its interval ("undefined" where real is not above noise).
@@ -87,10 +89,9 @@ def cost_command(
     out: Path = figure_option(),
     from_: list[Path] = results_from_option(),
     store: Path = store_option(kind=READ_STORE),
-    methods: str = typer.Option(None, callback=listed,
-                                help="Rows, comma-separated (patterns like 'maskaq*'; default: all)."),
-    bits: str = typer.Option(None, callback=bit_widths, help="Bit-widths, comma-separated (default: all)."),
-    models: str = typer.Option(None, callback=listed, help="Models, comma-separated (default: all)."),
+    methods: str = rows_option(),
+    bits: str = bits_filter_option(),
+    models: str = models_filter_option(),
 ) -> None:
     """Top-1 against the time of a cell, and that time by stage (synthesis, calibration, evaluation), per
     bit-width and model.
