@@ -274,3 +274,14 @@ def test_the_root_option_threads_is_checked(capsys, monkeypatch):
             continue
         assert code == 2 and len(err.strip().splitlines()) == 1 and "--threads" in err, err
 
+
+
+def test_an_import_of_a_bad_csv_leaves_no_store_behind(tmp_path, capsys, monkeypatch):
+    rows = (ROOT / "results" / "bench_4w4a.csv").read_text().splitlines()
+    header, first = rows[0].split(","), rows[1].split(",")
+    first[header.index("status")] = "weird"
+    (tmp_path / "bad.csv").write_text("\n".join([rows[0], ",".join(first)]) + "\n")
+    store = tmp_path / "new.sqlite"
+    code, _, err = run_cli(["import", "--from", str(tmp_path / "bad.csv"), "--store", str(store)], capsys, monkeypatch)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "line 2:" in err, err
+    assert not store.exists()

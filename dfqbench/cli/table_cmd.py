@@ -170,12 +170,13 @@ def import_command(
 
     Example: dfqbench import --from results/zoo_4w4a.csv
     """
-    from dfqbench.store.export import import_csv
+    from dfqbench.store.export import checked_rows, import_rows
     from dfqbench.store.sqlite import ResultStore
 
+    rows = checked_rows(from_)  # before the store is opened: a bad CSV leaves no store behind
     with ResultStore(store) as db:
-        written, total = import_csv(db, from_)
-    console.print(f"imported {written} of {total} rows into {store}", highlight=False)
+        written = import_rows(db, rows)
+    console.print(f"imported {written} of {len(rows)} rows into {store}", highlight=False)
 
 
 def prune_command(

@@ -75,13 +75,8 @@ def read_results_csv(path: str | Path) -> pd.DataFrame:
     return typed_frame(frame[list(COLUMNS) + extras])
 
 
-def import_csv(store: ResultStore, path: str | Path) -> tuple[int, int]:
-    """Load an exported CSV into ``store`` (to resume a grid from committed results); return (written, rows).
-
-    Finished cells already in the store are kept; the CSV's cells keep their ids, rows of an older identity
-    scheme included (they are never computed again). Every row is checked before any is written: a bad row is
-    a UserError naming its line, and the store is left as it was.
-    """
+def checked_rows(path: str | Path) -> list[dict]:
+    """The rows of an exported CSV, each normalised and checked; a bad row is a UserError naming its line."""
     frame = read_results_csv(path)
     rows = []
     for line, record in enumerate(frame[list(COLUMNS)].to_dict("records"), start=2):  # line 1 is the header
@@ -90,5 +85,20 @@ def import_csv(store: ResultStore, path: str | Path) -> tuple[int, int]:
             rows.append(normalize_row(row))
         except ValueError as exc:
             raise UserError(f"cannot import {path}: line {line}: {exc}") from None
-    written = sum(bool(store.put(row)) for row in rows)
-    return written, len(frame)
+    return rows
+
+
+def import_rows(store: ResultStore, rows: list[dict]) -> int:
+    """Write checked rows into ``store``; finished cells already there are kept. Returns how many were new."""
+    return sum(bool(store.put(row)) for row in rows)
+
+
+def import_csv(store: ResultStore, path: str | Path) -> tuple[int, int]:
+    """Load an exported CSV into ``store`` (to resume a grid from committed results); return (written, rows).
+
+    Finished cells already in the store are kept; the CSV's cells keep their ids, rows of an older identity
+    scheme included (they are never computed again). Every row is checked before any is written: a bad row is
+    a UserError naming its line, and the store is left as it was.
+    """
+    rows = checked_rows(path)
+    return import_rows(store, rows), len(rows)
