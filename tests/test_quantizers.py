@@ -856,3 +856,56 @@ def test_zero_points_learn_during_qat_on_a_zoo_model():
     moves = [abs(q.zero_point.item() - z) for q, z in zip(quantizers, initial, strict=True)]
     assert max(moves) > 5e-5
     assert sum(move > 1e-6 for move in moves) > len(quantizers) // 2
+
+
+def test_the_fake_quant_output_is_contiguous_and_equal_to_the_formula_on_a_permuted_input():
+    from dfqbench.quant.lsq_function import lsq_forward
+
+    qkv = torch.randn(4, 7, 3, 2, 5).permute(2, 0, 3, 1, 4)  # attention's q, k, v: permuted views
+    out = lsq_forward(qkv[1], 0.25, -3.0, 12.0)
+    assert out.is_contiguous()
+    expected = torch.clamp(torch.round(qkv[1] * (1.0 / 0.25)), -3.0, 12.0) * 0.25
+    assert torch.equal(out, expected)
+
+
+def test_a_frozen_scope_reads_each_quantizer_once_and_changes_no_output():
+    """Inside frozen_quantizers the quantized weights, (s, z) and flags are read once; outputs are those of
+    the unscoped model bit for bit, and an optimiser step after the scope is seen (nothing outlives it)."""
+    from dfqbench.quant.frozen import frozen_quantizers
+    from dfqbench.quant.layers import QuantLinear
+
+    torch.manual_seed(0)
+    layer = QuantLinear(nn.Linear(8, 4), w_bits=4, a_bits=4)
+    batches = [torch.randn(16, 8) for _ in range(3)]
+    set_quant_state(layer, "calibrate")
+    layer(batches[0])
+    set_quant_state(layer, "quantize")
+    with torch.no_grad():
+        plain = [layer(x) for x in batches]
+        with frozen_quantizers(layer):
+            scoped = [layer(x) for x in batches]
+            assert set(layer.weight_quantizer.frozen_reads) == {f"weight/{id(layer.weight)}"}
+        assert layer.weight_quantizer.frozen_reads is None
+    assert all(torch.equal(a, b) for a, b in zip(plain, scoped, strict=True))
+    layer(batches[0]).square().sum().backward()
+    torch.optim.SGD(layer.parameters(), lr=0.5).step()
+    with torch.no_grad(), frozen_quantizers(layer):
+        after = layer(batches[0])
+    assert not torch.equal(after, plain[0])
+    with torch.no_grad():
+        assert torch.equal(after, layer(batches[0]))
+
+
+def test_a_quantizer_that_initialises_inside_a_frozen_scope_does_so_once():
+    from dfqbench.quant.frozen import frozen_quantizers
+
+    quantizer = ActQuantizer(4, init="minmax")
+    set_quant_state(quantizer, "quantize")
+    small, large = torch.rand(64), torch.rand(64) * 10
+    with torch.no_grad(), frozen_quantizers(quantizer):
+        quantizer(small)
+        step = float(quantizer.step.detach())
+        out = quantizer(large)  # initialised from the first batch: not again from this one
+    assert float(quantizer.step.detach()) == step and quantizer.is_initialised
+    with torch.no_grad():
+        assert torch.equal(out, quantizer(large))

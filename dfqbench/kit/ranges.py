@@ -31,7 +31,7 @@ def init_activation_ranges(model: nn.Module, batches: Iterable[torch.Tensor], in
 
 def quantizers_ready(model: nn.Module) -> bool:
     """Whether every activation quantizer of ``model`` has its range."""
-    return all(bool(m.initialised) for m in model.modules() if isinstance(m, ActQuantizer))
+    return all(m.is_initialised for m in model.modules() if isinstance(m, ActQuantizer))
 
 
 def trainable_quant_params(modules: Sequence[nn.Module], weights: bool, act: bool,

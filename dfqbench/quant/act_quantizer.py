@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn as nn
 
+from dfqbench.quant.frozen import read_once
 from dfqbench.quant.lsq_function import LSQFakeQuant, lsq_forward, quant_params
 from dfqbench.quant.observers import make_observer
 from dfqbench.quant.state import Quantizer, QuantState
@@ -34,21 +35,31 @@ class ActQuantizer(Quantizer):
         self.observer = None
 
     @property
+    def is_initialised(self) -> bool:
+        return read_once(self, "initialised", lambda: bool(self.initialised))
+
+    @property
     def qrange(self) -> tuple[int, int]:
-        if bool(self.signed):
+        if read_once(self, "signed", lambda: bool(self.signed)):
             return -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
         return 0, 2 ** self.bits - 1
+
+    def quant_params(self, x: torch.Tensor):
+        """``(s, z)`` for ``x``'s device (see :func:`~dfqbench.quant.lsq_function.quant_params`)."""
+        return read_once(self, f"params/{x.device.type}", lambda: quant_params(self.step, self.zero_point, x))
 
     def reset(self, init: str | None = None) -> None:
         """Forget the range so that the next calibration initialises it again (with ``init``)."""
         self.init = init or self.init
         self.observer = None
         self.initialised.fill_(False)
+        self.forget_reads()
 
     def observe(self, x: torch.Tensor) -> None:
         if self.observer is None:
             self.observer = make_observer(self.init)
             self.signed.fill_(bool((x.detach() < 0).any()))
+            self.forget_reads()
         self.observer.observe(x)
 
     def finish_calibration(self) -> None:
@@ -60,6 +71,7 @@ class ActQuantizer(Quantizer):
             self.zero_point.fill_(zero_point)
         self.initialised.fill_(True)
         self.observer = None
+        self.forget_reads()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.state is QuantState.OFF:
@@ -67,7 +79,7 @@ class ActQuantizer(Quantizer):
         if self.state is QuantState.CALIBRATE:
             self.observe(x)
             return x
-        if not bool(self.initialised):
+        if not self.is_initialised:
             self.observe(x)
             self.finish_calibration()
         return self.fake_quant(x)
@@ -83,6 +95,7 @@ class ActQuantizer(Quantizer):
         qmin, qmax = self.qrange
         if torch.is_grad_enabled() and (x.requires_grad or self.step.requires_grad):
             grad_factor = 1.0 / math.sqrt(x.numel() * max(qmax, 1))
-            return LSQFakeQuant.apply(x, self.step, self.zero_point, qmin, qmax, grad_factor)
-        scale, zero_point = quant_params(self.step, self.zero_point, x)
+            return LSQFakeQuant.apply(x, self.step, self.zero_point, qmin, qmax, grad_factor,
+                                      self.quant_params(x))
+        scale, zero_point = self.quant_params(x)
         return lsq_forward(x, scale, qmin - zero_point, qmax - zero_point)

@@ -34,25 +34,31 @@ def quant_params(step: torch.Tensor, zero_point: torch.Tensor, on: torch.Tensor)
 
 
 def lsq_forward(x: torch.Tensor, scale, low, high) -> torch.Tensor:
-    """The forward arithmetic in four passes and one allocation."""
-    out = x * (1.0 / scale)
+    """The forward arithmetic in four passes and one allocation.
+
+    The output is contiguous whatever the layout of ``x`` (attention's q, k and v are permuted views of the qkv
+    projection): the first pass writes it so, and the matmul that reads it needs no copy of its own.
+    """
+    out = torch.mul(x, 1.0 / scale, out=torch.empty(x.shape, dtype=x.dtype, device=x.device))
     return out.round_().clamp_(low, high).mul_(scale)
 
 
 class LSQFakeQuant(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, step, zero_point, qmin: int, qmax: int, grad_factor: float):
-        scale, zero = quant_params(step, zero_point, x)
+    def forward(ctx, x, step, zero_point, qmin: int, qmax: int, grad_factor: float, params=None):
+        """``params``: ``quant_params(step, zero_point, x)`` when the caller has them already."""
+        scale, zero = params if params is not None else quant_params(step, zero_point, x)
         out = lsq_forward(x, scale, qmin - zero, qmax - zero)
         ctx.save_for_backward(x, out, step, zero_point)
         ctx.qrange, ctx.grad_factor = (qmin, qmax), grad_factor
+        ctx.host_params = (scale, zero) if isinstance(scale, float) else None
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, out, step, zero_point = ctx.saved_tensors
         qmin, qmax = ctx.qrange
-        scale, zero = (float(v) for v in quant_params(step, zero_point, torch.empty(0)))
+        scale, zero = ctx.host_params or tuple(float(v) for v in quant_params(step, zero_point, torch.empty(0)))
         grad = grad.contiguous()
         # grad where (qmin - z) s < x < (qmax - z) s, else 0: one fused pass, no boolean mask
         grad_inside = torch.ops.aten.hardtanh_backward(grad, x, (qmin - zero) * scale, (qmax - zero) * scale)
@@ -65,4 +71,4 @@ class LSQFakeQuant(torch.autograd.Function):
             grad_step = (excess / scale * ctx.grad_factor * torch.sign(step.detach())).reshape(step.shape)
         if ctx.needs_input_grad[2]:
             grad_zero = (-grad_outside.sum() * scale).reshape(zero_point.shape)
-        return grad_inside if ctx.needs_input_grad[0] else None, grad_step, grad_zero, None, None, None
+        return grad_inside if ctx.needs_input_grad[0] else None, grad_step, grad_zero, None, None, None, None

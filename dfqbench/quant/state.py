@@ -23,6 +23,12 @@ class Quantizer(nn.Module):
         super().__init__()
         self.bits = bits
         self.state = QuantState.OFF
+        self.frozen_reads: dict | None = None  # see dfqbench/quant/frozen.py
+
+    def forget_reads(self) -> None:
+        """Called by a quantizer that changes its own tensors: a frozen scope reads them again."""
+        if self.frozen_reads is not None:
+            self.frozen_reads.clear()
 
     def extra_repr(self) -> str:
         return f"bits={self.bits}, state={self.state.value}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from dfqbench.quant.frozen import read_once
 from dfqbench.quant.state import Quantizer, QuantState
 from dfqbench.quant.ste import round_ste
 
@@ -13,6 +14,8 @@ class WeightQuantizer(Quantizer):
 
     The scale is recomputed from the current weight at every call (weights
     train during QAT) and is treated as a constant in the backward pass.
+    Inside :func:`~dfqbench.quant.frozen.frozen_quantizers` and without
+    autograd (evaluation) it is computed once per scope, not once per batch.
     """
 
     def scale(self, weight: torch.Tensor) -> torch.Tensor:
@@ -23,6 +26,11 @@ class WeightQuantizer(Quantizer):
     def forward(self, weight: torch.Tensor) -> torch.Tensor:
         if self.state is not QuantState.QUANTIZE:
             return weight
+        if not torch.is_grad_enabled():
+            return read_once(self, f"weight/{id(weight)}", lambda: self.quantize(weight))
+        return self.quantize(weight)
+
+    def quantize(self, weight: torch.Tensor) -> torch.Tensor:
         # |w / s| <= 2^(b-1) - 1 by construction, so only the round acts (the clamp never binds).
         scale = self.scale(weight)
         return round_ste(weight * (1.0 / scale)) * scale

@@ -13,6 +13,7 @@ import torch
 
 from benchmarks.zoo_fixtures import CANVAS_ZOO, ZOO, zoo_model
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
+from dfqbench.quant.frozen import frozen_quantizers
 
 EVAL_IMAGES, EVAL_BATCH = 1024, 256
 EVAL_MODELS = ZOO + tuple(pytest.param(name, marks=pytest.mark.slow) for name in CANVAS_ZOO)
@@ -35,7 +36,8 @@ def test_forward_backward_batch32(benchmark, name):
 
 
 def run_eval(model, batches):
-    with torch.no_grad():
+    """As the evaluator runs a model: without autograd, its quantizers frozen for the pass."""
+    with torch.no_grad(), frozen_quantizers(model):
         return sum(int(model(x).argmax(-1).sum()) for x in batches)
 
 
