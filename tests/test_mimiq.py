@@ -5,16 +5,13 @@ parameter gradients) and the method on the three zoo families."""
 from __future__ import annotations
 
 import dataclasses
-import weakref
-from collections import defaultdict
 
 import pytest
 import timm
 import torch
 import torch.nn.functional as F
 from harness_fixtures import model_context
-from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_leaves
+from memory_helpers import LiveTensors
 
 from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, ModelContext
 from dfqbench.errors import UserError
@@ -162,42 +159,6 @@ def test_ssim_loss_matches_direct_reference_windows_with_pad(grid, window, shift
         pad = (layout.positions < 0).repeat(2, 1)
         spiked.masked_fill_(pad[:, None, None, :], 1e4)
         torch.testing.assert_close(inter_head_ssim_loss([record(layout, spiked)]).double(), got, rtol=1e-5, atol=1e-6)
-
-
-class LiveTensors(TorchDispatchMode):
-    """Counts the bytes of every tensor storage created by aten ops (forward and backward) while they live:
-    the peak of the live total and the largest single storage. Storages that existed before are not counted."""
-
-    def __init__(self, existing: set[int]) -> None:
-        super().__init__()
-        self.existing, self.sizes, self.refs = existing, {}, defaultdict(int)
-        self.current = self.peak = self.largest = 0
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        out = func(*args, **(kwargs or {}))
-        for tensor in tree_leaves(out):
-            if isinstance(tensor, torch.Tensor):
-                self.track(tensor)
-        return out
-
-    def track(self, tensor: torch.Tensor) -> None:
-        storage = tensor.untyped_storage()
-        key = storage.data_ptr()
-        if key not in self.sizes:
-            if key in self.existing:
-                return
-            self.sizes[key] = storage.nbytes()
-            self.current += storage.nbytes()
-            self.peak = max(self.peak, self.current)
-            self.largest = max(self.largest, storage.nbytes())
-        self.refs[key] += 1
-        weakref.finalize(tensor, self.release, key)
-
-    def release(self, key: int) -> None:
-        self.refs[key] -= 1
-        if self.refs[key] == 0:
-            del self.refs[key]
-            self.current -= self.sizes.pop(key)
 
 
 def naive_ssim_loss(records: list[AttentionRecord]) -> torch.Tensor:

@@ -59,6 +59,10 @@ def main(*paths: str) -> None:
             if fp and q:
                 print(f"| {model} | {1000 * fp:.0f} | {1000 * q:.0f} | {q / fp:.2f}x |")
         print()
+    ssim = {b["extra_info"]["form"]: b for b in data["benchmarks"]
+            if b["name"].startswith("test_inter_head_ssim_forward_backward")}
+    if {"moments", "direct"} <= set(ssim):
+        print_ssim_table(ssim)
     steps = {}
     for key, t in found.get("test_synthesis_step_batch32", {}).items():
         params = dict(key)
@@ -69,6 +73,17 @@ def main(*paths: str) -> None:
             bare = steps.get((model, STEP_PAIRS.get(case, "")))
             if case in STEP_PAIRS and bare:
                 print(f"| {model} | {case} | {1000 * t:.0f} | {1000 * bare:.0f} | {t / bare:.2f}x |")
+
+
+def print_ssim_table(ssim: dict) -> None:
+    """dfqbench's inter-head SSIM (moments) beside the direct transcription: time and peak memory, and ratios."""
+    ours, direct = ssim["moments"], ssim["direct"]
+    print(f"| form (batch {ours['extra_info']['batch']}, forward+backward) | median (ms) | peak memory (MiB) |"
+          "\n|---|---|---|")
+    for name, bench in (("dfqbench (moments)", ours), ("direct transcription", direct)):
+        print(f"| {name} | {1000 * bench['stats']['median']:.0f} | {bench['extra_info']['peak_bytes'] / 2**20:.0f} |")
+    print(f"| direct / dfqbench | {direct['stats']['median'] / ours['stats']['median']:.1f}x | "
+          f"{direct['extra_info']['peak_bytes'] / ours['extra_info']['peak_bytes']:.1f}x |\n")
 
 
 if __name__ == "__main__":
