@@ -125,3 +125,12 @@ def test_the_report_opens_in_a_headless_browser(full_report):
     assert sections == SECTIONS
     assert "Leaderboard" in headings and "Provenance" in headings
     assert non_background_share(screenshot) > 0.01
+
+
+def test_the_committed_students_draw_the_attention_section_without_a_cache(tmp_path, capsys, monkeypatch):
+    """results/students (one seed of each method on the canvas ViT) without --cache-dir: real images only,
+    said so."""
+    students = ROOT / "results" / "students"
+    assert {"mimiq", "psaq-vit", "psaq-vit-v2"} <= {p.name.split("_")[0] for p in students.glob("*.safetensors")}
+    page = report(["--from", str(WINDOWS), "--students", str(students)], tmp_path / "r.html", capsys, monkeypatch)
+    assert '<img alt="attention"' in page and "Real test images only" in page

@@ -43,7 +43,7 @@ class Student:
     seed: int
     preset: QuantPreset
     module: torch.nn.Module
-    profile: str = "?"  # the profile it was calibrated at (files before it was recorded: '?')
+    profile: str = "unrecorded"  # the profile it was calibrated at (older files do not record it)
 
     @property
     def name(self) -> str:
@@ -106,7 +106,7 @@ def load_student(path: Path, backbone: Backbone) -> Student:
                         f"{preset.name} ({str(exc).splitlines()[0]})") from None
     set_quant_state(module, QuantState.QUANTIZE)
     return Student(path, cell["method"], cell["model"], cell["bits"], int(cell["seed"]), preset,
-                   module.requires_grad_(False), cell.get("profile", "?"))
+                   module.requires_grad_(False), cell.get("profile", "unrecorded"))
 
 
 def fp_model(backbone: Backbone, student: Student) -> torch.nn.Module:
@@ -144,11 +144,18 @@ def distinct_classes(labels: torch.Tensor, n: int) -> list[int]:
 
 def attention_rows(backbone: Backbone, students: list[Student], images: torch.Tensor, captions: list[str],
                    ratio: float) -> list[AttentionRow]:
-    """One :class:`AttentionRow` per model input of ``images`` (N, C, H, W)."""
+    """One :class:`AttentionRow` per model input of ``images`` (N, C, H, W).
+
+    The maps are computed in float64, so that the figure's bytes are the same on every CPU (float32 matmul
+    kernels sum in an order that depends on the instruction set, enough to move a pixel across a colour level);
+    a quantizer's rounding differs from the float32 model's only for inputs within float32's error of a
+    rounding boundary.
+    """
     from dfqbench.data.transforms import to_pixels
 
-    fp = score(fp_model(backbone, students[0]), images)
-    quantized = [score(student.module, images) for student in students]
+    exact = images.double()
+    fp = score(fp_model(backbone, students[0]).double(), exact)
+    quantized = [score(student.module.double(), exact) for student in students]
     mask = top_patches(fp, ratio)
     pixels = to_pixels(images, backbone.data_config)
     return [AttentionRow(caption, pixels[i], fp[i], [q[i] for q in quantized], mask[i])

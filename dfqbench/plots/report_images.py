@@ -26,11 +26,12 @@ def students_attention_figure(paths: list[Path], cache_dir: Path | None, data_di
                               fallback: str | None = None, mask_ratio: float = 0.1) -> Figure:
     """The figure of :mod:`dfqbench.plots.attention` for the students in ``paths`` (files or folders): ``images``
     real test images of distinct classes, then as many of ``synthetic``'s set (from the cache, else made at
-    ``fallback``; without one, real images only)."""
+    ``fallback``; without either, real images only)."""
     import dataclasses
 
     from dfqbench.cli.settings import make_settings
     from dfqbench.data.splits import eval_batches
+    from dfqbench.paths import DEFAULT_CACHE
     from dfqbench.plots.attention import attention_figure
     from dfqbench.plots.attention_maps import (
         attention_rows,
@@ -48,7 +49,10 @@ def students_attention_figure(paths: list[Path], cache_dir: Path | None, data_di
         raise UserError(f"the students are of several models ({', '.join(models)}): give those of one")
     backbone = load_backbone(models[0])
     loaded = [load_student(path, backbone) for path in files]
-    settings = make_settings(loaded[0].preset.name, [], profile, "cpu", cache_dir, None, data_dir, None, None, None)
+    if cache_dir is None and fallback is None:
+        synthetic = "none"
+    settings = make_settings(loaded[0].preset.name, [], profile, "cpu", cache_dir or DEFAULT_CACHE, None, data_dir,
+                             None, None, None)
     settings = dataclasses.replace(settings, preset=loaded[0].preset)  # with its switches, as the cells had it
     x, y = next(iter(eval_batches(backbone.dataset, backbone.data_config, 256, 256, settings.data_dir)))
     picked = distinct_classes(y, images)

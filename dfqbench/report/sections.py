@@ -126,8 +126,12 @@ def attention_section(inputs: ReportInputs) -> str:
     if not inputs.students:
         return gap_html("Attention maps: no calibrated students given; `dfqbench run ... --save-models DIR` keeps "
                         "them and `dfqbench report --students DIR` (or `dfqbench plot attention DIR`) draws them.")
-    return figure_html(students_attention_figure(inputs.students, inputs.cache_dir, inputs.data_dir),
-                       "attention")
+    figure = figure_html(students_attention_figure(inputs.students, inputs.cache_dir, inputs.data_dir),
+                         "attention")
+    if inputs.cache_dir is None:
+        figure += gap_html("Real test images only: the synthetic images live in a synthesis cache, not in the "
+                           "results; `dfqbench report --cache-dir runs/cache` adds MaskAQ's from a grid's cache.")
+    return figure
 
 
 def json_field(text: object, key: str) -> str:
