@@ -909,3 +909,36 @@ def test_a_quantizer_that_initialises_inside_a_frozen_scope_does_so_once():
     assert float(quantizer.step.detach()) == step and quantizer.is_initialised
     with torch.no_grad():
         assert torch.equal(out, quantizer(large))
+
+
+@pytest.mark.parametrize("learnable", [True, False])
+def test_the_device_path_of_lsq_gives_the_cpu_path_gradients(learnable):
+    """On a GPU (s, z) stay tensors and the backward masks with tensor bounds (no synchronisation); run here
+    on the CPU by handing the function tensor parameters, it must give the float path's gradients."""
+    from dfqbench.quant.lsq_function import LSQFakeQuant, quant_params
+
+    torch.manual_seed(0)
+    x = (torch.randn(4, 33) * 3).requires_grad_()
+    step = torch.tensor(0.37, requires_grad=learnable)
+    zero = torch.tensor(2.0, requires_grad=learnable)
+    grads = []
+    for params in (quant_params(step, zero, x), tuple(torch.tensor(v) for v in quant_params(step, zero, x))):
+        out = LSQFakeQuant.apply(x, step, zero, 0, 15, 0.01, params)
+        weights = torch.linspace(-1, 1, out.numel()).view_as(out)
+        inputs = [x, step, zero] if learnable else [x]
+        grads.append(torch.autograd.grad((out * weights).sum(), inputs))
+    for on_cpu, on_device in zip(*grads, strict=True):
+        torch.testing.assert_close(on_device, on_cpu, rtol=1e-6, atol=1e-7)
+
+
+def test_the_flags_are_read_from_the_host_and_follow_every_write():
+    quantizer = ActQuantizer(4, init="minmax")
+    set_quant_state(quantizer, "calibrate")
+    quantizer(torch.randn(32))
+    set_quant_state(quantizer, "quantize")
+    assert quantizer.host_flags == {"initialised": True, "signed": True}
+    other = ActQuantizer(4)
+    other.load_state_dict(quantizer.state_dict())
+    assert other.host_flags == {"initialised": True, "signed": True} and other.qrange == (-8, 7)
+    quantizer.reset()
+    assert not quantizer.is_initialised and not bool(quantizer.initialised)

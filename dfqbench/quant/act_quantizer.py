@@ -33,14 +33,27 @@ class ActQuantizer(Quantizer):
         self.register_buffer("signed", torch.tensor(False))
         self.init = init
         self.observer = None
+        # the two flags as Python values, kept equal to the buffers by every method that writes them (and by
+        # state-dict loading): read on every call, they would be a device synchronisation each on a GPU
+        self.host_flags = {"initialised": False, "signed": False}
+
+    def set_flag(self, name: str, value: bool) -> None:
+        getattr(self, name).fill_(value)
+        self.host_flags[name] = bool(value)
+        self.forget_reads()
+
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        super()._load_from_state_dict(*args, **kwargs)
+        self.host_flags = {name: bool(getattr(self, name)) for name in self.host_flags}
+        self.forget_reads()
 
     @property
     def is_initialised(self) -> bool:
-        return read_once(self, "initialised", lambda: bool(self.initialised))
+        return self.host_flags["initialised"]
 
     @property
     def qrange(self) -> tuple[int, int]:
-        if read_once(self, "signed", lambda: bool(self.signed)):
+        if self.host_flags["signed"]:
             return -(2 ** (self.bits - 1)), 2 ** (self.bits - 1) - 1
         return 0, 2 ** self.bits - 1
 
@@ -52,14 +65,12 @@ class ActQuantizer(Quantizer):
         """Forget the range so that the next calibration initialises it again (with ``init``)."""
         self.init = init or self.init
         self.observer = None
-        self.initialised.fill_(False)
-        self.forget_reads()
+        self.set_flag("initialised", False)
 
     def observe(self, x: torch.Tensor) -> None:
         if self.observer is None:
             self.observer = make_observer(self.init)
-            self.signed.fill_(bool((x.detach() < 0).any()))
-            self.forget_reads()
+            self.set_flag("signed", bool((x.detach() < 0).any()))
         self.observer.observe(x)
 
     def finish_calibration(self) -> None:
@@ -69,9 +80,8 @@ class ActQuantizer(Quantizer):
         with torch.no_grad():
             self.step.fill_(step)
             self.zero_point.fill_(zero_point)
-        self.initialised.fill_(True)
+        self.set_flag("initialised", True)
         self.observer = None
-        self.forget_reads()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.state is QuantState.OFF:

@@ -51,17 +51,22 @@ class LSQFakeQuant(torch.autograd.Function):
         out = lsq_forward(x, scale, qmin - zero, qmax - zero)
         ctx.save_for_backward(x, out, step, zero_point)
         ctx.qrange, ctx.grad_factor = (qmin, qmax), grad_factor
-        ctx.host_params = (scale, zero) if isinstance(scale, float) else None
+        ctx.host_params = (scale, zero) if isinstance(scale, float) else None  # else: tensors on a GPU
         return out
 
     @staticmethod
     def backward(ctx, grad):
         x, out, step, zero_point = ctx.saved_tensors
         qmin, qmax = ctx.qrange
-        scale, zero = ctx.host_params or tuple(float(v) for v in quant_params(step, zero_point, torch.empty(0)))
         grad = grad.contiguous()
-        # grad where (qmin - z) s < x < (qmax - z) s, else 0: one fused pass, no boolean mask
-        grad_inside = torch.ops.aten.hardtanh_backward(grad, x, (qmin - zero) * scale, (qmax - zero) * scale)
+        if ctx.host_params is not None:  # the CPU: bounds as Python numbers, one fused kernel
+            scale, zero = ctx.host_params
+            # grad where (qmin - z) s < x < (qmax - z) s, else 0: one fused pass, no boolean mask
+            grad_inside = torch.ops.aten.hardtanh_backward(grad, x, (qmin - zero) * scale, (qmax - zero) * scale)
+        else:  # a GPU: the same rule with the bounds as device tensors (no synchronisation)
+            scale, zero = quant_params(step, zero_point, x)
+            inside = (x > (qmin - zero) * scale) & (x < (qmax - zero) * scale)
+            grad_inside = torch.where(inside, grad, torch.zeros((), dtype=grad.dtype, device=grad.device))
         grad_step = grad_zero = None
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             grad_outside = grad - grad_inside
