@@ -63,6 +63,10 @@ def main(*paths: str) -> None:
             if b["name"].startswith("test_inter_head_ssim_forward_backward")}
     if {"moments", "direct"} <= set(ssim):
         print_ssim_table(ssim)
+    device_steps = {(b["extra_info"]["model"], b["extra_info"]["case"]): b for b in data["benchmarks"]
+                    if b["name"].startswith("test_device_step_batch32")}
+    if device_steps:
+        print_device_table(device_steps)
     steps = {}
     for key, t in found.get("test_synthesis_step_batch32", {}).items():
         params = dict(key)
@@ -73,6 +77,21 @@ def main(*paths: str) -> None:
             bare = steps.get((model, STEP_PAIRS.get(case, "")))
             if case in STEP_PAIRS and bare:
                 print(f"| {model} | {case} | {1000 * t:.0f} | {1000 * bare:.0f} | {t / bare:.2f}x |")
+
+
+DEVICE_PAIRS = {"maskaq step": "teacher+student fwd+bwd", "qat step": "qat passes"}
+
+
+def print_device_table(steps: dict) -> None:
+    """A MaskAQ step and a QAT step against their bare passes, per model, on the device they ran on."""
+    print("| model | device | step | step (ms) | bare passes (ms) | ratio |\n|---|---|---|---|---|---|")
+    for (model, case), bench in sorted(steps.items()):
+        bare = steps.get((model, DEVICE_PAIRS.get(case, "")))
+        if bare is not None:
+            t, b = bench["stats"]["median"], bare["stats"]["median"]
+            print(f"| {model} | {bench['extra_info']['device_name']} | {case} | {1000 * t:.1f} | {1000 * b:.1f} | "
+                  f"{t / b:.2f}x |")
+    print()
 
 
 def print_ssim_table(ssim: dict) -> None:
