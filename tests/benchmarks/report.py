@@ -15,7 +15,7 @@ STEP_PAIRS = {
     "mimiq step": "fp fwd+bwd",
     "maskaq step": "fp+q fwd+bwd",
     "psaq-vit": "bare-teacher",
-    "psaq-vit-v2": "bare-teacher",
+    "psaq-vit-v2": "bare-teacher-student",  # round 1 already plays against the student (adversarial_first)
     "psaq-vit-v2-refresh": "bare-teacher-student",
     "sardfq": "bare-teacher-msr-crops",
 }

@@ -20,7 +20,7 @@ import pytest
 import timm
 import torch
 
-from benchmarks.zoo_fixtures import ZOO, zoo_model
+from benchmarks.zoo_fixtures import DEFAULT_BED, ZOO, zoo_model
 from dfqbench.api import SYNTHESIZERS, ModelContext
 from dfqbench.profiles import get_profile
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
@@ -51,7 +51,7 @@ def bare_passes(models: list[torch.nn.Module], images: torch.Tensor) -> None:
         assert torch.isfinite(grad).all()
 
 
-@pytest.mark.parametrize("name", ZOO)
+@pytest.mark.parametrize("name", ZOO + DEFAULT_BED)
 @pytest.mark.parametrize("component", ["mimiq step", "fp fwd+bwd", "maskaq step", "fp+q fwd+bwd"])
 def test_synthesis_step_batch32(benchmark, name, component):
     ctx = context(name)
