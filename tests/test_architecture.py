@@ -69,3 +69,11 @@ def test_lower_layers_do_not_reach_up(layer):
     for path in sorted((ROOT / "dfqbench" / layer).rglob("*.py")):
         bad = {m for m in imported_modules(path) if m.startswith(above)}
         assert not bad, f"{path.relative_to(ROOT)} imports {bad}"
+
+
+@pytest.mark.parametrize("layer", ["tables", "plots", "report"])
+def test_the_output_layers_do_not_import_the_cli(layer):
+    """Tables, figures and the report are built from results alone; the CLI calls them, never the reverse."""
+    for path in sorted((ROOT / "dfqbench" / layer).rglob("*.py")):
+        bad = {m for m in imported_modules(path) if m.startswith("dfqbench.cli")}
+        assert not bad, f"{path.relative_to(ROOT)} imports {bad}"

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from cli_helpers import assert_one_line_error, run_cli
 
-from dfqbench.cli.output import leaderboard_of
 from dfqbench.plots.accuracy import accuracy_figure
 from dfqbench.store.export import read_results_csv
+from dfqbench.tables.published import leaderboard_of
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 WINDOWS = RESULTS / "testbed" / "windows_canvas56a.csv"

@@ -8,18 +8,7 @@ import pandas as pd
 
 from dfqbench.cli.console import console
 from dfqbench.errors import UserError
-from dfqbench.paths import REPORTED
-
-
-def leaderboard_of(frame: pd.DataFrame, methods=None, bits=None, models=None, reported: bool = False):
-    from dfqbench.tables import build_leaderboard
-
-    published = None
-    if reported:
-        if not REPORTED.is_file():
-            raise UserError(f"published numbers not found: {REPORTED}")
-        published = pd.read_csv(REPORTED)
-    return build_leaderboard(frame, methods=methods, bits=bits, models=models, reported=published)
+from dfqbench.tables.published import leaderboard_of
 
 
 def print_and_write(frame: pd.DataFrame, out: Path | None, title: str | None = None) -> None:
@@ -50,13 +39,3 @@ def results_frame(from_: list[Path] | None, store: Path):
         raise UserError(f"no results store at {store} (run 'dfqbench run' first, or give --from CSV)")
     with ResultStore(store) as results:
         return results.to_frame()
-
-
-def figure_title(board) -> str:
-    """Test bed (the models' datasets), profile, preset and seeds of the rows a figure shows."""
-    from dfqbench.zoo.registry import ZOO
-
-    datasets = sorted({ZOO[m].dataset if m in ZOO.names() else "timm" for m in board.models})
-    parts = [", ".join(datasets)] + [f"{name} {', '.join(board.caption[name])}"
-                                     for name in ("profile", "preset", "seeds") if name in board.caption]
-    return " · ".join(parts)

@@ -22,9 +22,10 @@ from dfqbench.cli.options import (
     store_option,
     unit_share,
 )
-from dfqbench.cli.output import figure_title, results_frame
+from dfqbench.cli.output import results_frame
 from dfqbench.cli.path_kinds import READ_PATH, READ_STORE
 from dfqbench.errors import UserError
+from dfqbench.plots.style import figure_title
 
 plot_app = typer.Typer(help="Figures of the results (PNG or SVG, the same bytes for the same inputs).",
                        no_args_is_help=True)
@@ -54,8 +55,8 @@ def accuracy_command(
 
       dfqbench plot accuracy --methods 'noise,real,maskaq*' -o accuracy.svg
     """
-    from dfqbench.cli.output import leaderboard_of
     from dfqbench.plots.accuracy import accuracy_figure
+    from dfqbench.tables.published import leaderboard_of
 
     board = leaderboard_of(results_frame(from_, store), methods=split(methods), models=split(models))
     write(accuracy_figure(board, figure_title(board)), out)
@@ -76,9 +77,9 @@ def gap_command(
 
       dfqbench plot gap --from results/bench_4w4a.csv -o gap.png
     """
-    from dfqbench.cli.output import leaderboard_of
     from dfqbench.plots.gap import gap_figure
     from dfqbench.tables.gap import build_gap_table
+    from dfqbench.tables.published import leaderboard_of
 
     board = leaderboard_of(results_frame(from_, store), bits=split(bits), models=split(models))
     write(gap_figure(build_gap_table(board), figure_title(board)), out)
@@ -100,8 +101,8 @@ def cost_command(
 
       dfqbench plot cost --from results/bench_4w4a.csv --methods 'fp,noise,real,psaq*,mimiq,maskaq,sardfq' -o cost.png
     """
-    from dfqbench.cli.output import leaderboard_of
     from dfqbench.plots.cost import cost_figure
+    from dfqbench.tables.published import leaderboard_of
 
     frame = results_frame(from_, store)
     board = leaderboard_of(frame, methods=split(methods), bits=split(bits), models=split(models))

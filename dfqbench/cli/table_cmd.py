@@ -11,10 +11,10 @@ import typer
 
 from dfqbench.cli.console import console
 from dfqbench.cli.options import bit_widths, listed, path_option, plugin_option, split, store_option
-from dfqbench.cli.output import leaderboard_of
 from dfqbench.cli.path_kinds import READ_FILE, READ_STORE, WRITE_FILE
 from dfqbench.errors import UserError
 from dfqbench.paths import CLAIMS
+from dfqbench.tables.published import leaderboard_of
 
 VIEWS = ("leaderboard", "gap", "claims")
 FORMATS = ("rich", "md", "csv")

@@ -21,17 +21,26 @@ def class_name(backbone, index: int) -> str:
     return str(index)
 
 
+def plot_settings(preset, profile: str, cache_dir: Path | None, data_dir: Path | None):
+    """Run settings for drawing on the CPU: the cells' preset, a profile by name, a synthesis cache (the default
+    folder when none is given) and the data folder."""
+    from dfqbench.paths import DEFAULT_CACHE
+    from dfqbench.profiles import get_profile
+    from dfqbench.runner.cache import SynthesisCache
+    from dfqbench.runner.cell import RunSettings
+
+    return RunSettings(preset=preset, profile=get_profile(profile), device=torch.device("cpu"),
+                       cache=SynthesisCache(cache_dir or DEFAULT_CACHE), data_dir=data_dir)
+
+
 def students_attention_figure(paths: list[Path], cache_dir: Path | None, data_dir: Path | None, images: int = 3,
                               synthetic: str = "maskaq", seed: int = 0, profile: str = "bench",
                               fallback: str | None = None, mask_ratio: float = 0.1) -> Figure:
     """The figure of :mod:`dfqbench.plots.attention` for the students in ``paths`` (files or folders): ``images``
     real test images of distinct classes, then as many of ``synthetic``'s set (from the cache, else made at
     ``fallback``; without either, real images only)."""
-    import dataclasses
 
-    from dfqbench.cli.settings import make_settings
     from dfqbench.data.splits import eval_batches
-    from dfqbench.paths import DEFAULT_CACHE
     from dfqbench.plots.attention import attention_figure
     from dfqbench.plots.attention_maps import (
         attention_rows,
@@ -51,9 +60,7 @@ def students_attention_figure(paths: list[Path], cache_dir: Path | None, data_di
     loaded = [load_student(path, backbone) for path in files]
     if cache_dir is None and fallback is None:
         synthetic = "none"
-    settings = make_settings(loaded[0].preset.name, [], profile, "cpu", cache_dir or DEFAULT_CACHE, None, data_dir,
-                             None, None, None)
-    settings = dataclasses.replace(settings, preset=loaded[0].preset)  # with its switches, as the cells had it
+    settings = plot_settings(loaded[0].preset, profile, cache_dir, data_dir)  # with its switches, as the cells had it
     x, y = next(iter(eval_batches(backbone.dataset, backbone.data_config, 256, 256, settings.data_dir)))
     picked = distinct_classes(y, images)
     inputs, captions = [x[picked]], [f"real: {class_name(backbone, int(y[i]))}" for i in picked]
@@ -85,9 +92,9 @@ def cached_samples_figure(frame: pd.DataFrame, cache_dir: Path, data_dir: Path |
                           ) -> tuple[Figure | None, list[str]]:
     """The samples figure of the rows' first model, seed 0, first bit-width and profile, from ``cache_dir`` only;
     with the synthesizers whose sets it lacks. None when it lacks them all."""
-    from dfqbench.cli.settings import make_settings
     from dfqbench.plots.sample_sets import real_row, synthetic_row_or_none
     from dfqbench.plots.samples import samples_figure
+    from dfqbench.quant.preset import get_preset
     from dfqbench.zoo.backbones import load_backbone
 
     rows = frame[frame["bits"].astype(str) != "fp"]
@@ -95,8 +102,7 @@ def cached_samples_figure(frame: pd.DataFrame, cache_dir: Path, data_dir: Path |
         return None, ["every synthesizer (no quantized rows)"]
     model, bits, profile = (str(rows[c].iloc[0]) for c in ("model", "bits", "profile"))
     backbone = load_backbone(model)
-    settings = make_settings(str(rows["preset"].iloc[0]), [], profile, "cpu", cache_dir, None, data_dir, None, None,
-                             None)
+    settings = plot_settings(get_preset(str(rows["preset"].iloc[0])), profile, cache_dir, data_dir)
     found = {m: synthetic_row_or_none(m, backbone, 0, bits, settings) for m in synthesizers_shown(frame)}
     missing = [m for m, row in found.items() if row is None]
     if len(missing) == len(found):

@@ -68,3 +68,13 @@ def save(fig: Figure, path: str | Path) -> Path:
         fig.savefig(path, metadata=metadata)
     plt.close(fig)
     return path
+
+
+def figure_title(board) -> str:
+    """Test bed (the models' datasets), profile, preset and seeds of the rows a figure shows."""
+    from dfqbench.zoo.registry import ZOO
+
+    datasets = sorted({ZOO[m].dataset if m in ZOO.names() else "timm" for m in board.models})
+    parts = [", ".join(datasets)] + [f"{name} {', '.join(board.caption[name])}"
+                                     for name in ("profile", "preset", "seeds") if name in board.caption]
+    return " · ".join(parts)

@@ -49,7 +49,7 @@ def ablation_groups(frame: pd.DataFrame) -> dict[str, list[str]]:
 
 
 def board_of(frame: pd.DataFrame, methods: list[str]):
-    from dfqbench.cli.output import leaderboard_of
+    from dfqbench.tables.published import leaderboard_of
 
     return leaderboard_of(frame, methods=methods)
 
@@ -86,10 +86,10 @@ def figure_html(fig, alt: str) -> str:
 
 def results_figures(inputs: ReportInputs) -> str:
     """Accuracy against bit-width, the gap heatmaps and the cost of each row."""
-    from dfqbench.cli.output import figure_title
     from dfqbench.plots.accuracy import accuracy_figure
     from dfqbench.plots.cost import cost_figure
     from dfqbench.plots.gap import gap_figure
+    from dfqbench.plots.style import figure_title
     from dfqbench.tables.gap import build_gap_table
 
     board = board_of(inputs.frame, main_labels(inputs.frame))
