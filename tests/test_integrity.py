@@ -204,7 +204,7 @@ def test_an_import_with_a_bad_row_names_the_line_and_changes_nothing(tmp_path):
         assert db.rows() == []
 
 
-def test_a_store_of_the_old_schema_gains_the_new_columns_and_keeps_its_rows(tmp_path):
+def test_a_store_of_the_old_schema_is_read_as_it_is_and_gains_the_new_columns_when_written(tmp_path):
     import sqlite3
 
     import pandas as pd
@@ -219,6 +219,10 @@ def test_a_store_of_the_old_schema_gains_the_new_columns_and_keeps_its_rows(tmp_
         conn.execute(f"CREATE TABLE cells ({', '.join(old_columns)})")
         conn.execute(f"INSERT INTO cells ({', '.join(old_columns)}) VALUES ({', '.join('?' for _ in old_columns)})",
                      [row[c] for c in old_columns])
+    before = (tmp_path / "old.sqlite").read_bytes()
+    with ResultStore(tmp_path / "old.sqlite", read_only=True) as db:  # table, export, figures: read as it is
+        (read,) = db.rows()
+    assert (tmp_path / "old.sqlite").read_bytes() == before and read["evaluation"] is None
     with ResultStore(tmp_path / "old.sqlite") as db:
         (stored,) = db.rows()
     assert stored["cell_id"] == row["cell_id"] and stored["evaluation"] is None and stored["top1"] == row["top1"]

@@ -37,5 +37,5 @@ def results_frame(from_: list[Path] | None, store: Path):
         return pd.concat([read_results_csv(path) for path in from_], ignore_index=True)
     if not Path(store).is_file():
         raise UserError(f"no results store at {store} (run 'dfqbench run' first, or give --from CSV)")
-    with ResultStore(store) as results:
+    with ResultStore(store, read_only=True) as results:
         return results.to_frame()

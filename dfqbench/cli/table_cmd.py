@@ -115,7 +115,7 @@ def table_command(
     else:
         if not store.is_file():
             raise UserError(f"no results store at {store} (run 'dfqbench run' first, or pass --from CSV)")
-        with ResultStore(store) as db:
+        with ResultStore(store, read_only=True) as db:
             frame = db.to_frame()
     frame = only(only(frame, "profile", profile), "preset", preset)
     board = leaderboard_of(frame, split(methods), split(bits), split(models), reported)
@@ -149,7 +149,7 @@ def export_command(
         raise UserError(f"no results store at {store}")
     filters = {k: v for k, v in (("method", split(methods)), ("model", split(models)),
                                  ("profile", profile)) if v}
-    with ResultStore(store) as db:
+    with ResultStore(store, read_only=True) as db:
         have = db.to_frame()
         for column, wanted in filters.items():
             present = {str(v) for v in have[column].dropna()} if column in have else set()

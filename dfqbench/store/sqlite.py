@@ -119,15 +119,33 @@ def normalize_row(row: dict) -> dict:
 
 
 class ResultStore:
-    """One results store file; use as a context manager or call :meth:`close`."""
+    """One results store file; use as a context manager or call :meth:`close`.
 
-    def __init__(self, path: str | Path = DEFAULT_STORE):
-        self.path = Path(path)
+    ``read_only``: for the commands that only read (tables, exports, figures, the report): the file must exist,
+    nothing in it is changed (a store of an older schema is read as it is, the columns it lacks as empty).
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_STORE, read_only: bool = False):
+        self.path, self.read_only = Path(path), read_only
+        self._conn = None
         try:
+            if read_only:
+                self._conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                             timeout=BUSY_TIMEOUT_S, isolation_level=None)
+                self._check_columns()
+                return
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot create results store folder: {self.path.parent} ({exc.strerror})") from None
-        self._conn = None
+        except sqlite3.OperationalError as exc:
+            self.close()
+            raise UserError(f"cannot open results store: {self.path} ({exc})") from None
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise UserError(f"not a dfqbench results store: {self.path} ({exc})") from None
+        except UserError:
+            self.close()
+            raise
         try:
             self._conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             use_wal(self._conn)
@@ -156,6 +174,12 @@ class ResultStore:
             with self._transaction():  # re-read under the write lock: another process may have added them
                 for column in [c for c in COLUMNS if c not in self._cell_columns()]:
                     self._conn.execute(f"ALTER TABLE cells ADD COLUMN {column} {sql_type(column)}")
+
+    def _check_columns(self) -> None:
+        """Read-only: the ``cells`` table must be there with every column older schemas had."""
+        present = self._cell_columns()
+        if not_added := [c for c in COLUMNS if c not in present and c not in ADDED_COLUMNS]:
+            raise UserError(f"not a dfqbench results store: {self.path} (missing columns: {', '.join(not_added)})")
 
     def _cell_columns(self) -> set[str]:
         return {info[1] for info in self._conn.execute("PRAGMA table_info(cells)")}
@@ -220,7 +244,9 @@ class ResultStore:
                 clauses.append(f"{column} = ?")
                 params.append(_plain(value))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT {', '.join(COLUMNS)} FROM cells{where} ORDER BY created_at, rowid"
+        present = self._cell_columns() if self.read_only else set(COLUMNS)  # read-only: older schemas as they are
+        selected = ", ".join(c if c in present else f"NULL AS {c}" for c in COLUMNS)
+        sql = f"SELECT {selected} FROM cells{where} ORDER BY created_at, rowid"
         return [dict(zip(COLUMNS, values, strict=True)) for values in self._conn.execute(sql, params)]
 
     def to_frame(self, **filters) -> pd.DataFrame:
