@@ -13,6 +13,7 @@ import torch
 from dfqbench.api import CalibrationSource, Calibrator, ModelContext
 from dfqbench.config import Config
 from dfqbench.kit.calib_augment import simclr_augment
+from dfqbench.kit.finite import FiniteWatch
 from dfqbench.kit.kd_loss import logit_kd
 from dfqbench.kit.ranges import init_activation_ranges
 from dfqbench.kit.schedules import cosine_lr
@@ -82,6 +83,7 @@ class QATCalibrator(Calibrator):
         steps, batch_size = ctx.profile.calib_steps, ctx.profile.calib_batch_size
         opt = start_qat(ctx, source, cfg)
         refresh_at = self.refresh_steps(ctx, source, steps)
+        finite = FiniteWatch("calibration loss")
         for step in range(resume_calibration(ctx, source, opt), steps):
             for group in opt.param_groups:
                 group["lr"] = cosine_lr(step, steps, cfg.lr, cfg.final_lr_ratio)
@@ -89,12 +91,13 @@ class QATCalibrator(Calibrator):
             if cfg.augment:
                 images = simclr_augment(images, ctx.data_config, gen, cfg.augment_per_image)
             loss = self.loss(ctx, images)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"calibration loss is {loss.item()} at step {step}")
+            finite.add(loss, step)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             if step + 1 in refresh_at:
+                finite.check()
                 source.refresh()
                 checkpoint_calibration(ctx, source, opt, step + 1)
             ctx.progress(step + 1, steps)
+        finite.check()
