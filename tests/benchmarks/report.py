@@ -63,6 +63,9 @@ def main(*paths: str) -> None:
             if b["name"].startswith("test_inter_head_ssim_forward_backward")}
     if {"moments", "direct"} <= set(ssim):
         print_ssim_table(ssim)
+    paired = [b for b in data["benchmarks"] if "ratio_median" in b.get("extra_info", {})]
+    if paired:
+        print_paired_table(paired)
     device_steps = {(b["extra_info"]["model"], b["extra_info"]["case"]): b for b in data["benchmarks"]
                     if b["name"].startswith("test_device_step_batch32")}
     if device_steps:
@@ -77,6 +80,15 @@ def main(*paths: str) -> None:
             bare = steps.get((model, STEP_PAIRS.get(case, "")))
             if case in STEP_PAIRS and bare:
                 print(f"| {model} | {case} | {1000 * t:.0f} | {1000 * bare:.0f} | {t / bare:.2f}x |")
+
+
+def print_paired_table(paired: list[dict]) -> None:
+    """Steps timed in alternation with their bare passes: medians of each side and of the per-pair ratios."""
+    print("| model | step | against | step (ms) | bare (ms) | ratio (median of pairs) |\n|---|---|---|---|---|---|")
+    for info in sorted((b["extra_info"] for b in paired), key=lambda i: (i["model"], i["case"])):
+        print(f"| {info['model']} | {info['case']} | {info['bare']} | {1000 * info['step_median']:.0f} | "
+              f"{1000 * info['bare_median']:.0f} | {info['ratio_median']:.2f}x |")
+    print()
 
 
 DEVICE_PAIRS = {"maskaq step": "teacher+student fwd+bwd", "qat step": "qat passes"}

@@ -20,6 +20,7 @@ import pytest
 import timm
 import torch
 
+from benchmarks.pairs import interleaved
 from benchmarks.zoo_fixtures import DEFAULT_BED, ZOO, zoo_model
 from dfqbench.api import SYNTHESIZERS, ModelContext
 from dfqbench.profiles import get_profile
@@ -71,3 +72,20 @@ def test_synthesis_step_batch32(benchmark, name, component):
         images = torch.randn(BATCH, *ctx.input_size, generator=torch.Generator().manual_seed(2), requires_grad=True)
         models = [ctx.teacher] if component == "fp fwd+bwd" else [ctx.teacher, ctx.student]
         benchmark(bare_passes, models, images)
+
+
+@pytest.mark.parametrize("name", ZOO + DEFAULT_BED)
+@pytest.mark.parametrize("method", ["mimiq", "maskaq"])
+def test_synthesis_step_paired(benchmark, name, method):
+    """The step and its bare passes in alternation (``pairs.interleaved``): the README's ratios."""
+    ctx = context(name)
+    synth = SYNTHESIZERS.get(method)()
+    state, counter = synth.start_batch(ctx, BATCH), itertools.count()
+    images = torch.randn(BATCH, *ctx.input_size, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    models = [ctx.teacher] if method == "mimiq" else [ctx.teacher, ctx.student]
+    benchmark.group = f"synthesis step paired {name}"
+    benchmark.extra_info.update(model=name, case=f"{method} step", bare="fp fwd+bwd" if method == "mimiq"
+                                else "fp+q fwd+bwd", batch=BATCH, threads=torch.get_num_threads())
+    interleaved(benchmark, lambda: synth.step(ctx, state, next(counter) % STEPS, STEPS),
+                lambda: bare_passes(models, images))
+    assert torch.isfinite(state.images).all()

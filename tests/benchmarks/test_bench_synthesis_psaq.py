@@ -21,6 +21,7 @@ import pytest
 import timm
 import torch
 
+from benchmarks.pairs import interleaved
 from benchmarks.zoo_fixtures import DEFAULT_BED, ZOO, zoo_model
 from dfqbench.api import SYNTHESIZERS, ModelContext
 from dfqbench.kit.ranges import init_activation_ranges
@@ -75,4 +76,21 @@ def test_synthesis_step_batch32(benchmark, name, case):
     benchmark.group = f"synthesis step {name}"
     benchmark.extra_info.update(model=name, case=case, batch=BATCH, threads=torch.get_num_threads())
     benchmark(run)
+    assert check()
+
+
+BARE_OF = {"psaq-vit": "bare-teacher", "psaq-vit-v2": "bare-teacher-student",
+           "psaq-vit-v2-refresh": "bare-teacher-student", "sardfq": "bare-teacher-msr-crops"}
+
+
+@pytest.mark.parametrize("case", list(BARE_OF))
+@pytest.mark.parametrize("name", ZOO + DEFAULT_BED)
+def test_synthesis_step_paired(benchmark, name, case):
+    """The step and its bare passes in alternation (``pairs.interleaved``): the README's ratios."""
+    ctx = context(name)
+    (step, check), (bare, _) = step_of(ctx, case), step_of(ctx, BARE_OF[case])
+    benchmark.group = f"synthesis step paired {name}"
+    benchmark.extra_info.update(model=name, case=case, bare=BARE_OF[case], batch=BATCH,
+                                threads=torch.get_num_threads())
+    interleaved(benchmark, step, bare)
     assert check()

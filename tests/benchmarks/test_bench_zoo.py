@@ -11,6 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from benchmarks.pairs import interleaved
 from benchmarks.zoo_fixtures import CANVAS_ZOO, ZOO, zoo_model
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
 from dfqbench.quant.frozen import frozen_quantizers
@@ -57,3 +58,20 @@ def test_eval_fp_vs_fake_quant(benchmark, name, mode):
     benchmark.group = f"eval {name}"
     benchmark.extra_info.update(model=name, mode=mode, threads=torch.get_num_threads())
     benchmark(run_eval, model, batches)
+
+
+@pytest.mark.parametrize("name", EVAL_MODELS)
+def test_eval_fake_quant_paired(benchmark, name):
+    """The fake-quant 4w4a evaluation and timm's FP evaluation in alternation (``pairs.interleaved``)."""
+    model = zoo_model(name)
+    gen = torch.Generator().manual_seed(0)
+    size = model.pretrained_cfg["input_size"]
+    batches = [torch.randn(EVAL_BATCH, *size, generator=gen) for _ in range(EVAL_IMAGES // EVAL_BATCH)]
+    quantized = wrap_model(model, get_preset("standard"), "4w4a").eval()
+    set_quant_state(quantized, "calibrate")
+    run_eval(quantized, batches[:1])
+    set_quant_state(quantized, "quantize")
+    benchmark.group = f"eval paired {name}"
+    benchmark.extra_info.update(model=name, case="fake-quant 4w4a eval", bare="timm FP eval",
+                                threads=torch.get_num_threads())
+    interleaved(benchmark, lambda: run_eval(quantized, batches), lambda: run_eval(model, batches), rounds=7)
