@@ -131,6 +131,8 @@ def test_the_committed_students_draw_the_attention_section_without_a_cache(tmp_p
     """results/students (one seed of each method on the canvas ViT) without --cache-dir: real images only,
     said so."""
     students = ROOT / "results" / "students"
-    assert {"mimiq", "psaq-vit", "psaq-vit-v2"} <= {p.name.split("_")[0] for p in students.glob("*.safetensors")}
+    assert {"maskaq", "mimiq", "psaq-vit", "psaq-vit-v2"} <= {p.name.split("_")[0]
+                                                             for p in students.glob("*.safetensors")}
     page = report(["--from", str(WINDOWS), "--students", str(students)], tmp_path / "r.html", capsys, monkeypatch)
     assert '<img alt="attention"' in page and "Real test images only" in page
+    assert "No calibrated student of" not in page  # windows_canvas56a.csv has no method rows

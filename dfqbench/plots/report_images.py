@@ -88,6 +88,14 @@ def synthesizers_shown(frame: pd.DataFrame) -> list[str]:
     return ["noise"] * ("noise" in labels) + methods
 
 
+def methods_without_students(frame: pd.DataFrame, paths: list[Path]) -> list[str]:
+    """The data-free methods among the rows that no student in ``paths`` (files or folders) belongs to."""
+    from dfqbench.plots.attention_maps import student_cell, student_files
+
+    have = {method_name(str(student_cell(path)["method"])) for path in student_files(paths)}
+    return [name for name in synthesizers_shown(frame) if name != "noise" and name not in have]
+
+
 def cached_samples_figure(frame: pd.DataFrame, cache_dir: Path, data_dir: Path | None
                           ) -> tuple[Figure | None, list[str]]:
     """The samples figure of the rows' first model, seed 0, first bit-width and profile, from ``cache_dir`` only;

@@ -121,13 +121,15 @@ def samples_figure_section(inputs: ReportInputs) -> str:
 
 
 def attention_section(inputs: ReportInputs) -> str:
-    from dfqbench.plots.report_images import students_attention_figure
+    from dfqbench.plots.report_images import methods_without_students, students_attention_figure
 
     if not inputs.students:
         return gap_html("Attention maps: no calibrated students given; `dfqbench run ... --save-models DIR` keeps "
                         "them and `dfqbench report --students DIR` (or `dfqbench plot attention DIR`) draws them.")
     figure = figure_html(students_attention_figure(inputs.students, inputs.cache_dir, inputs.data_dir),
                          "attention")
+    if missing := methods_without_students(inputs.frame, inputs.students):
+        figure += gap_html(f"No calibrated student of {', '.join(missing)} among the students given.")
     if inputs.cache_dir is None:
         figure += gap_html("Real test images only: the synthetic images live in a synthesis cache, not in the "
                            "results; `dfqbench report --cache-dir runs/cache` adds MaskAQ's from a grid's cache.")
