@@ -234,8 +234,14 @@ def test_cluster_display_counts_queued_running_done_failed_and_time_left(capsys)
     t[0] = 120.0
     reporter.cell_end(0, cell, {"status": "ok", "top1": 80.0, "seconds_total": 100.0}, skipped=False)
     reporter.cell_end(1, cell, {"status": "failed", "error": "ValueError: x"}, skipped=False)
-    # two finished in 120 s: the two left take about 120 s more
+    # two cells of 120 s on two slots: the two left take about 120 s more
     assert reporter.status() == "2 queued · 0 running · 2 done of 4 (1 failed) · about 0:02:00 left"
+    reporter.cell_running(2, cell, "calibration", "10.0.0.1")
+    reporter.cell_running(3, cell, "calibration", "10.0.0.2")
+    t[0] = 180.0  # nothing finished, yet the estimate falls: each running cell has 60 s of the mean left
+    assert reporter.status().endswith("· 2 done of 4 (1 failed) · about 0:01:00 left")
+    t[0] = 400.0
+    assert reporter.status().endswith("· finishing")
     err = capsys.readouterr().err
     assert "running on 10.0.0.1" in err and "FAILED: ValueError: x" in err
 

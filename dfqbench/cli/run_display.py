@@ -109,9 +109,13 @@ class LogReporter(Reporter):
 
 
 class ClusterReporter(Reporter):
-    """A grid on a Ray cluster: cells queued, running (on which node), done and failed, and time left (at the
-    rate cells have finished so far); one line per cell that starts or ends, and a status line every ``every``
-    seconds (on a terminal, a bar whose description is that status)."""
+    """A grid on a Ray cluster: cells queued, running (on which node), done and failed, and time left; one line
+    per cell that starts or ends, and a status line every ``every`` seconds (on a terminal, a bar whose description
+    is that status).
+
+    Time left: the mean time of the cells that finished in this run, times the queued cells, plus what the running
+    ones have left of it, over the number of cells seen running at once. It falls while cells run (a rate of
+    finished cells would make it grow until the next one finishes)."""
 
     def __init__(self, live: bool, every: float = 60.0, now=time.monotonic) -> None:
         self.live, self.every, self.now = live, every, now
@@ -119,6 +123,9 @@ class ClusterReporter(Reporter):
                                  TimeElapsedColumn(), console=err_console) if live else None
         self.total = self.queued = self.done = self.failed = 0
         self.running: dict[int, str] = {}   # index -> node
+        self.since: dict[int, float] = {}    # index -> when it started running
+        self.durations: list[float] = []     # of the cells that finished in this run
+        self.slots = 1                       # the most cells seen running at once
         self.started = self.last = now()
 
     def __enter__(self) -> ClusterReporter:
@@ -140,9 +147,10 @@ class ClusterReporter(Reporter):
     def status(self) -> str:
         nodes = ", ".join(f"{node}: {n}" for node, n in sorted(collections.Counter(self.running.values()).items()))
         finished, left = self.done + self.failed, ""
-        if finished and self.queued + len(self.running):
-            rate = finished / max(self.now() - self.started, 1e-9)
-            left = f" · about {clock((self.queued + len(self.running)) / rate)} left"
+        if self.durations and self.queued + len(self.running):
+            mean, now = sum(self.durations) / len(self.durations), self.now()
+            work = self.queued * mean + sum(max(mean - (now - self.since[i]), 0.0) for i in self.running)
+            left = f" · about {clock(work / self.slots)} left" if work > 0 else " · finishing"
         return (f"{self.queued} queued · {len(self.running)} running" + (f" ({nodes})" if nodes else "") +
                 f" · {finished} done of {self.total}" + (f" ({self.failed} failed)" if self.failed else "") + left)
 
@@ -165,7 +173,8 @@ class ClusterReporter(Reporter):
     def cell_running(self, index: int, cell: Cell, what: str, node: str) -> None:
         if what == "calibration" and index not in self.running:
             self.queued -= 1
-            self.running[index] = node
+            self.running[index], self.since[index] = node, self.now()
+            self.slots = max(self.slots, len(self.running))
             self.say(f"{cell.describe()}: running on {node}")
         elif what != "calibration":
             self.say(f"{cell.describe()}: {what} on {node}")
@@ -177,7 +186,8 @@ class ClusterReporter(Reporter):
     def cell_end(self, index: int, cell: Cell, row: dict, skipped: bool) -> None:
         if not skipped:
             self.queued -= index not in self.running
-            self.running.pop(index, None)
+            if self.running.pop(index, None) is not None:
+                self.durations.append(self.now() - self.since.pop(index))
             self.done += row["status"] == "ok"
             self.failed += row["status"] != "ok"
         self.say(f"{cell.describe()}: {cell_status(row, skipped)}")
