@@ -1,7 +1,7 @@
 """A scope in which a model's quantizers read their tensors once: evaluation's fixed weights and ranges.
 
-Outside the scope every call reads everything afresh: the weight's per-channel scale, ``s`` and ``z``, the
-``initialised`` and ``signed`` flags (on a GPU each flag read is a device synchronisation). Inside
+Outside the scope every call reads everything afresh: the quantized weight (its per-channel scale from the
+current weight) and the activation quantizer's ``s`` and ``z``. Inside
 ``frozen_quantizers(model)`` the first call of each quantizer computes them and later calls reuse them, so
 that evaluating N batches quantizes each weight once instead of N times. The caller promises that nothing
 changes the model inside the scope (evaluation does not); nothing is cached beyond it, so no change made
@@ -31,7 +31,7 @@ def read_once(quantizer: Quantizer, name: str, compute: Callable[[], Any]) -> An
 
 @contextmanager
 def frozen_quantizers(model: nn.Module) -> Iterator[None]:
-    """Inside: each quantizer of ``model`` reads its weights, ranges and flags once (see the module)."""
+    """Inside: each quantizer of ``model`` quantizes its weight and reads its range once (see the module)."""
     scoped = [q for q in quantizers(model) if q.frozen_reads is None]  # nested scopes: the outer one owns
     for quantizer in scoped:
         quantizer.frozen_reads = {}
