@@ -149,7 +149,47 @@ def metered_cell(planned, settings: RunSettings, meter: PassMeter) -> dict:
             setattr(cell_module, name, fn)
 
 
-def main(argv: list[str] | None = None) -> None:
+def stage_times(planned, row: dict, meter: PassMeter, repeats: int) -> list[tuple[str, str, float, float]]:
+    """``(row label, stage, actual seconds, floor seconds)`` of each stage of one computed row."""
+    bare: dict[Pass, float] = {}
+    out = []
+    for stage in STAGES:
+        counts = meter.counts.get(stage, {})
+        for p in counts:
+            bare.setdefault(p, bare_seconds(p, repeats))
+        out.append((planned.cell.method.label, stage, row.get(f"seconds_{stage}") or 0.0,
+                    sum(n * bare[p] for p, n in counts.items())))
+    return out
+
+
+def measure_column(args: argparse.Namespace, say=print) -> list[tuple[str, str, float, float]]:
+    """Every row of the column computed and metered; each stage's line said as soon as its row is done."""
+    tune_allocator()
+    torch.set_num_threads(1)
+    measured = []
+    with tempfile.TemporaryDirectory() as cache:
+        settings = RunSettings(preset=get_preset("standard"), profile=get_profile(args.profile),
+                               device=torch.device("cpu"), cache=SynthesisCache(Path(cache)), limit=args.limit)
+        methods = [resolve_method(name, {}) for name in args.rows.split(",")]
+        cells = expand_grid(methods, [args.model], parse_bit_list(args.bits), [args.seed])
+        say("| row | stage | actual (s) | floor (s) | actual / floor |\n|---|---|---|---|---|")
+        for planned in plan_grid(cells, settings):
+            meter = PassMeter()
+            row = metered_cell(planned, settings, meter)
+            if row["status"] != "ok":
+                say(f"| {planned.describe()} | failed: {row['error']} | | | |")
+                continue
+            for label, stage, actual, floor in stage_times(planned, row, meter, args.repeats):
+                measured.append((label, stage, actual, floor))
+                if actual or floor:
+                    ratio = f"{actual / floor:.2f}x" if floor else "–"
+                    say(f"| {label} | {stage} | {actual:.2f} | {floor:.2f} | {ratio} |")
+    actual, floor = sum(m[2] for m in measured), sum(m[3] for m in measured)
+    say(f"| column | all | {actual:.2f} | {floor:.2f} | {actual / max(floor, 1e-9):.2f}x |")
+    return measured
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="canvas56a_vit")
     parser.add_argument("--bits", default="4w4a")
@@ -158,37 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", default=GRID_ROWS)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--limit", type=int, default=None, help="evaluate on the first N test images only")
-    args = parser.parse_args(argv)
-    tune_allocator()
-    torch.set_num_threads(1)
-    with tempfile.TemporaryDirectory() as cache:
-        settings = RunSettings(preset=get_preset("standard"), profile=get_profile(args.profile),
-                               device=torch.device("cpu"), cache=SynthesisCache(Path(cache)), limit=args.limit)
-        methods = [resolve_method(name, {}) for name in args.rows.split(",")]
-        cells = expand_grid(methods, [args.model], parse_bit_list(args.bits), [args.seed])
-        totals = collections.Counter()
-        print("| row | stage | actual (s) | floor (s) | actual / floor |\n|---|---|---|---|---|")
-        for planned in plan_grid(cells, settings):
-            meter, bare = PassMeter(), {}
-            row = metered_cell(planned, settings, meter)
-            if row["status"] != "ok":
-                print(f"| {planned.describe()} | failed: {row['error']} | | | |")
-                continue
-            for stage in STAGES:
-                actual = row.get(f"seconds_{stage}") or 0.0
-                counts = meter.counts.get(stage, {})
-                for p in counts:
-                    bare.setdefault(p, bare_seconds(p, args.repeats))
-                floor = sum(n * bare[p] for p, n in counts.items())
-                totals["actual"] += actual
-                totals["floor"] += floor
-                if actual or floor:
-                    ratio = f"{actual / floor:.2f}x" if floor else "–"
-                    print(f"| {planned.cell.method.label} | {stage} | {actual:.1f} | {floor:.1f} | {ratio} |",
-                          flush=True)
-        print(f"| column | all | {totals['actual']:.1f} | {totals['floor']:.1f} | "
-              f"{totals['actual'] / max(totals['floor'], 1e-9):.2f}x |")
+    return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
-    main()
+    measure_column(parse_args(), say=lambda line: print(line, flush=True))
