@@ -22,6 +22,7 @@ import timm
 import torch
 
 from benchmarks.pairs import interleaved
+from benchmarks.report import STEP_PAIRS
 from benchmarks.zoo_fixtures import DEFAULT_BED, ZOO, zoo_model
 from dfqbench.api import SYNTHESIZERS, ModelContext
 from dfqbench.kit.ranges import init_activation_ranges
@@ -79,8 +80,7 @@ def test_synthesis_step_batch32(benchmark, name, case):
     assert check()
 
 
-BARE_OF = {"psaq-vit": "bare-teacher", "psaq-vit-v2": "bare-teacher-student",
-           "psaq-vit-v2-refresh": "bare-teacher-student", "sardfq": "bare-teacher-msr-crops"}
+BARE_OF = {case: STEP_PAIRS[case] for case in ("psaq-vit", "psaq-vit-v2", "psaq-vit-v2-refresh", "sardfq")}
 
 
 @pytest.mark.parametrize("case", list(BARE_OF))

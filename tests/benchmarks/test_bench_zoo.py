@@ -42,27 +42,8 @@ def run_eval(model, batches):
         return sum(int(model(x).argmax(-1).sum()) for x in batches)
 
 
-@pytest.mark.parametrize("mode", ["fp", "4w4a"])
-@pytest.mark.parametrize("name", EVAL_MODELS)
-def test_eval_fp_vs_fake_quant(benchmark, name, mode):
-    """Evaluation of 1024 images: the timm FP model against the fake-quant 4w4a model."""
-    model = zoo_model(name)
-    gen = torch.Generator().manual_seed(0)
-    size = model.pretrained_cfg["input_size"]
-    batches = [torch.randn(EVAL_BATCH, *size, generator=gen) for _ in range(EVAL_IMAGES // EVAL_BATCH)]
-    if mode != "fp":
-        model = wrap_model(model, get_preset("standard"), mode).eval()
-        set_quant_state(model, "calibrate")
-        run_eval(model, batches[:1])
-        set_quant_state(model, "quantize")
-    benchmark.group = f"eval {name}"
-    benchmark.extra_info.update(model=name, mode=mode, threads=torch.get_num_threads())
-    benchmark(run_eval, model, batches)
-
-
-@pytest.mark.parametrize("name", EVAL_MODELS)
-def test_eval_fake_quant_paired(benchmark, name):
-    """The fake-quant 4w4a evaluation and timm's FP evaluation in alternation (``pairs.interleaved``)."""
+def eval_models(name: str):
+    """timm's FP model, its fake-quant 4w4a copy (ranges from the first batch) and the evaluation batches."""
     model = zoo_model(name)
     gen = torch.Generator().manual_seed(0)
     size = model.pretrained_cfg["input_size"]
@@ -71,6 +52,24 @@ def test_eval_fake_quant_paired(benchmark, name):
     set_quant_state(quantized, "calibrate")
     run_eval(quantized, batches[:1])
     set_quant_state(quantized, "quantize")
+    return model, quantized, batches
+
+
+@pytest.mark.parametrize("mode", ["fp", "4w4a"])
+@pytest.mark.parametrize("name", EVAL_MODELS)
+def test_eval_fp_vs_fake_quant(benchmark, name, mode):
+    """Evaluation of 1024 images: the timm FP model against the fake-quant 4w4a model."""
+    fp, quantized, batches = eval_models(name)
+    model = fp if mode == "fp" else quantized
+    benchmark.group = f"eval {name}"
+    benchmark.extra_info.update(model=name, mode=mode, threads=torch.get_num_threads())
+    benchmark(run_eval, model, batches)
+
+
+@pytest.mark.parametrize("name", EVAL_MODELS)
+def test_eval_fake_quant_paired(benchmark, name):
+    """The fake-quant 4w4a evaluation and timm's FP evaluation in alternation (``pairs.interleaved``)."""
+    model, quantized, batches = eval_models(name)
     benchmark.group = f"eval paired {name}"
     benchmark.extra_info.update(model=name, case="fake-quant 4w4a eval", bare="timm FP eval",
                                 threads=torch.get_num_threads())
