@@ -63,7 +63,7 @@ KINDS = {
     "--label": "text", "--title": "text", "--ray-address": "text", "--url-base": "text", "pattern": "text",
     "name": "name", "key": "name", "dataset": "name",
     "--ablations": "flag", "--split-synthesis": "flag", "--reported": "flag", "--dry-run": "flag",
-    "--summary": "flag", "--no-references": "flag",
+    "--summary": "flag", "--no-references": "flag", "--flush-denormal": "flag",
 }
 READS_STORE = {"table", "export", "report", "plot accuracy", "plot gap", "plot cost"}
 COMMAND_KINDS = {

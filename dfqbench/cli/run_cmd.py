@@ -16,6 +16,7 @@ from dfqbench.cli.options import (
     counts,
     data_dir_option,
     device_option,
+    flush_denormal_option,
     listed,
     model_weights,
     path_option,
@@ -61,6 +62,7 @@ def run_command(
                             help="Folder for leaderboard.md, leaderboard.csv and results.csv."),
     cache_dir: Path = cache_dir_option(),
     checkpoint_dir: Path = checkpoint_dir_option(),
+    flush_denormal: bool = flush_denormal_option(),
     save_models: Path = path_option(None, "--save-models", kind=WRITE_FOLDER,
                                     help="Keep each calibrated model here (safetensors)."),
     limit: int = typer.Option(None, help="Evaluate only N test images (smoke runs; recorded as n_eval)."),
@@ -142,7 +144,8 @@ def run_command(
     shard_part = parse_shard(shard) if shard is not None else None
     ray_options = executor_options(executor, ray_address, cpus_per_cell, gpus_per_cell, device)
     settings = make_settings(preset, preset_set or [], profile, device, cache_dir, limit, data_dir, imagenet,
-                             save_models, checkpoint_dir, check_device=ray_options is None)
+                             save_models, checkpoint_dir, check_device=ray_options is None,
+                             flush_denormal=flush_denormal)
     settings = dataclasses.replace(settings, weights=run_weights(checkpoint or [], model_names))
     plan = plan_grid(cells, settings)  # bad input fails here, before any work
     if shard_part is not None:

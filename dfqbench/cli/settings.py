@@ -20,7 +20,7 @@ def resolve_device(name: str, check: bool = True) -> torch.device:
 
 def make_settings(preset: str, preset_set: list[str], profile: str, device: str, cache_dir: Path,
                   limit: int | None, data_dir: Path | None, imagenet: Path | None, save_models: Path | None,
-                  checkpoint_dir: Path | None = None, check_device: bool = True):
+                  checkpoint_dir: Path | None = None, check_device: bool = True, flush_denormal: bool = False):
     """Run settings from the command line's values, each checked (one-line errors)."""
     from dfqbench.profiles import get_profile
     from dfqbench.runner.cache import SynthesisCache
@@ -28,9 +28,15 @@ def make_settings(preset: str, preset_set: list[str], profile: str, device: str,
 
     if limit is not None and limit < 1:
         raise UserError(f"--limit must be at least 1, got {limit}")
+    if flush_denormal and device != "cpu":
+        raise UserError(f"--flush-denormal is a CPU setting; --device {device} has no use for it")
+    if flush_denormal and torch.get_num_threads() != 1:
+        raise UserError("--flush-denormal needs one torch thread per cell (dfqbench --threads 1, or --cpus-per-cell 1 "
+                        "with Ray): the CPU flag holds for the thread that sets it only")
     return RunSettings(preset=preset_with_switches(preset, preset_set), profile=get_profile(profile),
                        device=resolve_device(device, check_device), cache=SynthesisCache(cache_dir), limit=limit,
-                       data_dir=data_dir, imagenet=imagenet, save_models=save_models, checkpoint_dir=checkpoint_dir)
+                       data_dir=data_dir, imagenet=imagenet, save_models=save_models, checkpoint_dir=checkpoint_dir,
+                       flush_denormal=flush_denormal)
 
 
 def preset_with_switches(name: str, items: list[str]):

@@ -14,6 +14,7 @@ from dfqbench.cli.options import (
     counts,
     data_dir_option,
     device_option,
+    flush_denormal_option,
     listed,
     open_fraction,
     path_option,
@@ -41,6 +42,7 @@ def tune_command(
     store: Path = store_option("SQLite results store (the validation cells)."),
     cache_dir: Path = cache_dir_option(),
     checkpoint_dir: Path = checkpoint_dir_option(),
+    flush_denormal: bool = flush_denormal_option(),
     out_dir: Path = path_option(Path("results"), "--out-dir", kind=WRITE_FOLDER, help="Folder for the tuning files "
                                                                     "(tuning_METHOD_MODEL_BITS_PROFILE.json)."),
     limit: int = typer.Option(None, help="Score only N validation images (smoke runs)."),
@@ -78,7 +80,8 @@ def tune_command(
     if not names or not model_names:
         raise UserError("--methods and --models must each name at least one")
     plan = [(name, model, grid_specs(name)) for name in names for model in model_names]
-    settings = make_settings(preset, [], profile, device, cache_dir, limit, data_dir, imagenet, None, checkpoint_dir)
+    settings = make_settings(preset, [], profile, device, cache_dir, limit, data_dir, imagenet, None, checkpoint_dir,
+                             flush_denormal=flush_denormal)
     settings = dataclasses.replace(settings, split="val", val_from_train=val_from_train)
     cells = [cell for _, model, specs in plan for cell in expand_grid(specs, [model], bit_list, seed_list)]
     report = run_with_display(plan_grid(cells, settings), settings, store)

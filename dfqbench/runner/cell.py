@@ -27,6 +27,7 @@ from dfqbench.runner.overrides import build_config
 from dfqbench.runner.provenance import PeakMemory, git_commit, machine_record, package_versions
 from dfqbench.runner.seeds import stage_generator, stage_seed
 from dfqbench.runner.split import split_synthesize
+from dfqbench.runtime import denormals_flushed
 from dfqbench.store.schema import ID_SCHEME, cell_id
 from dfqbench.zoo.backbones import Backbone
 
@@ -48,6 +49,13 @@ class RunSettings:
     val_from_train: float | None = None  # ImageFolder: the share of train/ held out as 'val'
     checkpoint_dir: Path | None = None   # cells in flight checkpoint here (None: not at all)
     weights: tuple[tuple[str, Path], ...] = ()  # (model, weights file) for timm models run offline (--checkpoint)
+    flush_denormal: bool = False         # CPU: subnormal floats flushed to zero (dfqbench.runtime.denormals_flushed)
+
+    @property
+    def arithmetic(self) -> str:
+        """The identity's ``device_type``: ``cpu``, ``cuda``, or ``cpu-ftz`` where subnormals are flushed (another
+        arithmetic: its cells and synthetic sets are never those of plain ``cpu``)."""
+        return self.device.type + ("-ftz" if self.flush_denormal else "")
 
     def weights_of(self, model: str) -> Path | None:
         return dict(self.weights).get(model)
@@ -79,7 +87,7 @@ def identity_of(cell: Cell, backbone: Backbone, settings: RunSettings, versions:
         "bits": cell.bits_label, "preset": settings.preset.name, "preset_hash": settings.preset.hash(),
         "profile": profile.name, "profile_hash": profile.hash(), "seed": cell.seed,
         "versions": json.dumps(versions, sort_keys=True), "evaluation": settings.evaluation(backbone.dataset),
-        "device_type": settings.device.type, "threads": torch.get_num_threads(),
+        "device_type": settings.arithmetic, "threads": torch.get_num_threads(),
         "id_scheme": ID_SCHEME,
     }
 
@@ -107,7 +115,7 @@ def synthesis_key(synth, cell: Cell, backbone: Backbone, settings: RunSettings) 
     p = profile_of(cell, settings)
     config = {k: v for k, v in synth.config.to_dict().items() if k not in synth.cache_exclude}
     fields = {"synthesizer": synth.name, "version": synth.version, "config": config,
-              "weights": backbone.weights_hash, "seed": cell.seed, "device": settings.device.type,
+              "weights": backbone.weights_hash, "seed": cell.seed, "device": settings.arithmetic,
               "profile": {"n_images": p.n_images, "synth_batch_size": p.synth_batch_size,
                           "synth_steps": p.synth_steps}}
     if synth.needs_quantized_model:
@@ -159,7 +167,8 @@ def cell_row(planned, settings: RunSettings, progress: StageProgress) -> dict:
     Ctrl-C and bad input propagate."""
     row, started = planned_row(planned, settings), time.time()
     try:
-        return {**row, **run_cell(planned, settings, progress)}
+        with denormals_flushed(settings.flush_denormal):
+            return {**row, **run_cell(planned, settings, progress)}
     except (KeyboardInterrupt, UserError):
         raise
     except Exception as exc:

@@ -26,6 +26,7 @@ from dfqbench.runner.cell import RunSettings, cell_models, cell_row, synthetic_s
 from dfqbench.runner.grid import Cell
 from dfqbench.runner.plan import PlannedCell, plan_cell
 from dfqbench.runner.split import batch_context
+from dfqbench.runtime import denormals_flushed
 
 PROGRESS_EVERY_S = 5.0
 
@@ -104,7 +105,8 @@ def synthesis_task(spec: WorkerSpec, cell: Cell, cell_id: str, events=None) -> t
     memory = MemoryCache()
     settings = dataclasses.replace(spec.settings, cache=memory)
     _, context = cell_models(planned, settings, progress_poster(events, cell_id))
-    synthetic, _ = synthetic_set(planned.synth, planned.set_key, planned.cell, settings, context, {})
+    with denormals_flushed(settings.flush_denormal):
+        synthetic, _ = synthetic_set(planned.synth, planned.set_key, planned.cell, settings, context, {})
     _, meta, seconds = memory.made[planned.set_key]
     return on_cpu(synthetic), meta, seconds
 
@@ -115,7 +117,8 @@ def batch_task(spec: WorkerSpec, cell: Cell, cell_id: str, index: int, events=No
     announce(events, cell_id, f"synthesis batch {index}")
     started = time.time()
     _, context = cell_models(planned, spec.settings, progress_poster(events, cell_id))
-    part = planned.synth.synthesize_batch(batch_context(context("synthesis"), cell.seed, index), index)
+    with denormals_flushed(spec.settings.flush_denormal):
+        part = planned.synth.synthesize_batch(batch_context(context("synthesis"), cell.seed, index), index)
     return on_cpu(part), time.time() - started
 
 

@@ -12,6 +12,8 @@ import statistics
 import time
 from collections.abc import Callable
 
+from dfqbench.runtime import denormals_flushed
+
 
 def interleaved(benchmark, step: Callable[[], object], bare: Callable[[], object], rounds: int = 15) -> None:
     if not benchmark.enabled:  # smoke test: each side once
@@ -35,3 +37,11 @@ def interleaved(benchmark, step: Callable[[], object], bare: Callable[[], object
         step_median=statistics.median(times["step"]), bare_median=statistics.median(times["bare"]),
         ratio_median=statistics.median(s / b for s, b in zip(times["step"], times["bare"], strict=True)),
         pairs=rounds)
+
+
+def flushed(fn: Callable[[], object], on: bool = True) -> Callable[[], object]:
+    """``fn`` run with subnormal floats flushed to zero (``--flush-denormal``) when ``on``."""
+    def run():
+        with denormals_flushed(on):
+            return fn()
+    return run

@@ -20,7 +20,7 @@ import pytest
 import timm
 import torch
 
-from benchmarks.pairs import interleaved
+from benchmarks.pairs import flushed, interleaved
 from benchmarks.zoo_fixtures import DEFAULT_BED, ZOO, zoo_model
 from dfqbench.api import SYNTHESIZERS, ModelContext
 from dfqbench.profiles import get_profile
@@ -74,18 +74,21 @@ def test_synthesis_step_batch32(benchmark, name, component):
         benchmark(bare_passes, models, images)
 
 
+@pytest.mark.parametrize("flush", [False, True], ids=["plain", "ftz"])
 @pytest.mark.parametrize("name", ZOO + DEFAULT_BED)
 @pytest.mark.parametrize("method", ["mimiq", "maskaq"])
-def test_synthesis_step_paired(benchmark, name, method):
-    """The step and its bare passes in alternation (``pairs.interleaved``): the README's ratios."""
+def test_synthesis_step_paired(benchmark, name, method, flush):
+    """The step and its bare passes in alternation (``pairs.interleaved``): the README's ratios; ``ftz``: both with
+    subnormals flushed (``--flush-denormal``)."""
     ctx = context(name)
     synth = SYNTHESIZERS.get(method)()
     state, counter = synth.start_batch(ctx, BATCH), itertools.count()
     images = torch.randn(BATCH, *ctx.input_size, generator=torch.Generator().manual_seed(2), requires_grad=True)
     models = [ctx.teacher] if method == "mimiq" else [ctx.teacher, ctx.student]
     benchmark.group = f"synthesis step paired {name}"
-    benchmark.extra_info.update(model=name, case=f"{method} step", bare="fp fwd+bwd" if method == "mimiq"
-                                else "fp+q fwd+bwd", batch=BATCH, threads=torch.get_num_threads())
-    interleaved(benchmark, lambda: synth.step(ctx, state, next(counter) % STEPS, STEPS),
-                lambda: bare_passes(models, images))
+    benchmark.extra_info.update(model=name, case=f"{method} step" + (" (ftz)" if flush else ""),
+                                bare="fp fwd+bwd" if method == "mimiq" else "fp+q fwd+bwd", batch=BATCH,
+                                threads=torch.get_num_threads())
+    interleaved(benchmark, flushed(lambda: synth.step(ctx, state, next(counter) % STEPS, STEPS), flush),
+                flushed(lambda: bare_passes(models, images), flush))
     assert torch.isfinite(state.images).all()

@@ -21,7 +21,7 @@ import pytest
 import timm
 import torch
 
-from benchmarks.pairs import interleaved
+from benchmarks.pairs import flushed, interleaved
 from benchmarks.report import STEP_PAIRS
 from benchmarks.zoo_fixtures import DEFAULT_BED, ZOO, zoo_model
 from dfqbench.api import SYNTHESIZERS, ModelContext
@@ -83,14 +83,16 @@ def test_synthesis_step_batch32(benchmark, name, case):
 BARE_OF = {case: STEP_PAIRS[case] for case in ("psaq-vit", "psaq-vit-v2", "psaq-vit-v2-refresh", "sardfq")}
 
 
+@pytest.mark.parametrize("flush", [False, True], ids=["plain", "ftz"])
 @pytest.mark.parametrize("case", list(BARE_OF))
 @pytest.mark.parametrize("name", ZOO + DEFAULT_BED)
-def test_synthesis_step_paired(benchmark, name, case):
-    """The step and its bare passes in alternation (``pairs.interleaved``): the README's ratios."""
+def test_synthesis_step_paired(benchmark, name, case, flush):
+    """The step and its bare passes in alternation (``pairs.interleaved``): the README's ratios; ``ftz``: both with
+    subnormals flushed (``--flush-denormal``)."""
     ctx = context(name)
     (step, check), (bare, _) = step_of(ctx, case), step_of(ctx, BARE_OF[case])
     benchmark.group = f"synthesis step paired {name}"
-    benchmark.extra_info.update(model=name, case=case, bare=BARE_OF[case], batch=BATCH,
-                                threads=torch.get_num_threads())
-    interleaved(benchmark, step, bare)
+    benchmark.extra_info.update(model=name, case=case + (" (ftz)" if flush else ""), bare=BARE_OF[case],
+                                batch=BATCH, threads=torch.get_num_threads())
+    interleaved(benchmark, flushed(step, flush), flushed(bare, flush))
     assert check()

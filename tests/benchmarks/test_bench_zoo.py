@@ -11,8 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from benchmarks.pairs import interleaved
-from benchmarks.zoo_fixtures import CANVAS_ZOO, ZOO, zoo_model
+from benchmarks.pairs import flushed, interleaved
+from benchmarks.zoo_fixtures import CANVAS_ZOO, DEFAULT_BED, ZOO, zoo_model
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
 from dfqbench.quant.frozen import frozen_quantizers
 
@@ -34,6 +34,23 @@ def test_forward_backward_batch32(benchmark, name):
     benchmark.extra_info.update(model=name, threads=torch.get_num_threads())
     benchmark(step)
     assert images.grad is not None and images.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("name", ZOO + DEFAULT_BED)
+def test_forward_backward_flush_paired(benchmark, name):
+    """Forward + backward with subnormals flushed (``--flush-denormal``) against the same without, in alternation:
+    what the switch buys (below 1x: faster)."""
+    model = zoo_model(name)
+    images = torch.randn(32, *model.pretrained_cfg["input_size"], generator=torch.Generator().manual_seed(0),
+                         requires_grad=True)
+
+    def step():
+        torch.autograd.grad(model(images).logsumexp(-1).sum(), [images])
+
+    benchmark.group = f"flush paired {name}"
+    benchmark.extra_info.update(model=name, case="fwd+bwd, subnormals flushed", bare="fwd+bwd",
+                                threads=torch.get_num_threads())
+    interleaved(benchmark, flushed(step), step)
 
 
 def run_eval(model, batches):
