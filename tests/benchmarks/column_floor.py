@@ -3,11 +3,14 @@
 A row of the Table-1 grid spends its time in forward and backward passes of the FP teacher and the quantized
 student, and in everything around them (losses, taps, augmentation, optimiser steps, data, checkpoints). This
 tool computes the rows of one column (one model, one bit-width, one seed) in this process, one torch thread, a
-fresh synthesis cache, and meters every pass of a whole model (the teacher, the student, the FP model; the
-outermost call only): which module, the input's shape, whether autograd was on (a forward with autograd is counted
-with its backward), and in which stage it ran. Then it times each distinct pass bare (the same module, in its final
-state, on random inputs of that shape: a forward and a backward to the pixels in synthesis, to the parameters in
-calibration, a frozen forward in evaluation; the median of ``--repeats``) and prints, per row and stage, the
+fresh synthesis cache, and meters every pass of each model's units (the patch embedding, every block, Swin's
+patch mergings, the final norm and the head, of the teacher, the student and the FP model): which unit, the
+input's shape, whether autograd was on (a forward with autograd is counted with its backward), and in which stage
+it ran. Units, not whole models, so that a pass stopped early (block-wise reconstruction runs a model up to a
+block) and a block trained alone count what they ran; the glue between units (position embeddings, token
+concatenation, pooling) counts as overhead. Then it times each distinct pass bare (the same unit, in its final
+state, on random inputs of that shape: a forward and a backward to whatever needed gradients (the input, the
+parameters), a frozen forward in evaluation; the median of ``--repeats``) and prints, per row and stage, the
 actual seconds, the floor (the sum of its passes' bare times) and their ratio, and the column's totals. Nothing
 is stored.
 
@@ -50,7 +53,7 @@ STAGES = ("synthesis", "calibration", "evaluation")
 
 @dataclasses.dataclass(frozen=True)
 class Pass:
-    """One kind of whole-model pass: the module, its input shape, autograd on (then counted with a backward)."""
+    """One kind of unit pass: the module, its input shape, autograd on (then counted with a backward)."""
 
     module: nn.Module
     shape: tuple[int, ...]
@@ -58,8 +61,19 @@ class Pass:
     input_grad: bool
 
 
+def pass_units(model: nn.Module) -> list[nn.Module]:
+    """The units a timm ViT, DeiT or Swin runs one after the other: patch embedding, blocks (Swin: each stage's
+    patch merging, then its blocks), final norm, head(s)."""
+    if hasattr(model, "blocks"):
+        body = list(model.blocks)
+    else:
+        body = [m for stage in model.layers for m in (stage.downsample, *stage.blocks)]
+    ends = (getattr(model, name, None) for name in ("norm", "fc_norm", "head", "head_dist"))
+    return [m for m in (model.patch_embed, *body, *ends) if isinstance(m, nn.Module) and not isinstance(m, nn.Identity)]
+
+
 class PassMeter:
-    """Counts the whole-model passes of each stage, through torch's global forward hooks (hooks on the modules
+    """Counts the unit passes of each stage, through torch's global forward hooks (hooks on the modules
     themselves would be copied with them: the runner wraps copies of the FP model)."""
 
     def __init__(self) -> None:
@@ -69,7 +83,7 @@ class PassMeter:
         self.depth = 0
 
     def watch(self, model: nn.Module) -> None:
-        self.models.add(model)
+        self.models.update(pass_units(model))
 
     def pre(self, module, args):
         if module in self.models:
@@ -79,6 +93,8 @@ class PassMeter:
         if module not in self.models:
             return
         self.depth -= 1
+        if output is None:  # an exception ended it (always_call)
+            return
         if self.depth == 0 and args and isinstance(args[0], torch.Tensor):
             x = args[0]
             grad = torch.is_grad_enabled() and isinstance(output, torch.Tensor) and output.requires_grad
@@ -86,7 +102,8 @@ class PassMeter:
 
     @contextlib.contextmanager
     def hooked(self):
-        handles = (register_module_forward_pre_hook(self.pre), register_module_forward_hook(self.post))
+        handles = (register_module_forward_pre_hook(self.pre),
+                   register_module_forward_hook(self.post, always_call=True))
         try:
             yield self
         finally:
@@ -95,7 +112,8 @@ class PassMeter:
 
 
 def bare_seconds(p: Pass, repeats: int) -> float:
-    """Median seconds of the pass alone: a forward, and with autograd a backward of ``logsumexp().sum()``."""
+    """Median seconds of the pass alone: a forward, and with autograd a backward of ``logsumexp().sum()`` to what
+    needed gradients (the input, the parameters that require them)."""
     x = torch.randn(p.shape, generator=torch.Generator().manual_seed(0))
     params = [q for q in p.module.parameters() if q.requires_grad]
 
@@ -105,8 +123,8 @@ def bare_seconds(p: Pass, repeats: int) -> float:
             with torch.no_grad(), frozen_quantizers(p.module):
                 p.module(inputs)
             return
-        out = p.module(inputs)  # to the pixels in synthesis, to the parameters in QAT
-        torch.autograd.grad(out.logsumexp(-1).sum(), [inputs] if p.input_grad else params, allow_unused=True)
+        out = p.module(inputs)  # to the pixels in synthesis, to the parameters (and inputs) in QAT
+        torch.autograd.grad(out.logsumexp(-1).sum(), ([inputs] if p.input_grad else []) + params, allow_unused=True)
 
     once()
     times = []
