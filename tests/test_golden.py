@@ -7,10 +7,19 @@ pins in ``tests/golden/golden_fmnist_vit.json``. The ``golden`` profile (8 image
 MaskAQ's mask annealing and six refreshes, SARDFQ's block reconstruction. A refactor must leave every pin as it
 is; a deliberate change of a number bumps the plugin's (or preset's) version and updates the pins in the same
 commit: ``DFQBENCH_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py -m slow``.
+
+The pins are bit-exact on one kind of CPU only: the CPU's vendor and the instruction set torch dispatches to
+(``torch.backends.cpu.get_cpu_capability()``) choose other kernels (oneDNN, MKL, torch's own), whose last bits
+differ, and an iterative synthesis carries a last bit into another set (measured: an Intel Xeon with AVX-512 gave
+other sets and top-1 than the AMD EPYC the first pins were made on, for 7 of the 11 rows). So the file holds one
+set of pins per CPU kind (``GenuineIntel/AVX512``; ``AuthenticAMD/*`` stands for any AMD capability), the test
+compares with its own kind's, and skips, saying how to add them, on a kind that has none; updating writes this
+kind's pins and leaves the others. Pins of every kind must change together when a number changes deliberately.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -65,13 +74,39 @@ def set_hash(hit) -> str | None:
     return content_hash(tensors)
 
 
+def cpu_kind() -> str:
+    """``VENDOR/CAPABILITY`` of this CPU, e.g. ``GenuineIntel/AVX512``."""
+    vendor = "unknown"
+    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
+        vendor = next((line.split(":", 1)[1].strip() for line in info if line.startswith("vendor_id")), vendor)
+    return f"{vendor}/{torch.backends.cpu.get_cpu_capability()}"
+
+
+def pins_for(kinds: dict[str, dict], kind: str) -> dict | None:
+    """The pins of ``kind``: its own, else its vendor's ``VENDOR/*``, else None."""
+    return kinds.get(kind) or kinds.get(kind.split("/")[0] + "/*")
+
+
+def test_pins_are_chosen_by_cpu_kind():
+    kinds = {"AuthenticAMD/*": {"a": 1}, "GenuineIntel/AVX512": {"b": 2}}
+    assert pins_for(kinds, "AuthenticAMD/AVX2") == {"a": 1}
+    assert pins_for(kinds, "GenuineIntel/AVX512") == {"b": 2}
+    assert pins_for(kinds, "GenuineIntel/AVX2") is None
+    assert "/" in cpu_kind() and set(json.loads(PINS.read_text())) >= {"AuthenticAMD/*", "GenuineIntel/AVX512"}
+
+
 @pytest.mark.slow
 def test_every_method_matches_its_golden_pins(tmp_path):
-    rows = golden_rows(tmp_path)
+    rows, kind = golden_rows(tmp_path), cpu_kind()
+    kinds = json.loads(PINS.read_text())
     if os.environ.get("DFQBENCH_UPDATE_GOLDEN") == "1":
-        PINS.write_text(json.dumps(rows, indent=2, sort_keys=True) + "\n")
-        pytest.skip(f"wrote {PINS}")
-    pins = json.loads(PINS.read_text())
+        kinds[kind if pins_for(kinds, kind) is None or kind in kinds else kind.split("/")[0] + "/*"] = rows
+        PINS.write_text(json.dumps(kinds, indent=2, sort_keys=True) + "\n")
+        pytest.skip(f"wrote the pins of {kind} in {PINS}")
+    pins = pins_for(kinds, kind)
+    if pins is None:
+        pytest.skip(f"no golden pins for this CPU kind ({kind}); add them with DFQBENCH_UPDATE_GOLDEN=1 on a checkout "
+                    f"whose pins pass on a known kind")
     assert sorted(rows) == sorted(pins), "the registered methods changed: update the pins (see the docstring)"
     for label, pinned in pins.items():
         assert rows[label] == pinned, (f"{label} moved from its golden pins: bump its version and update the pins "
