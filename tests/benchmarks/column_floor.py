@@ -36,6 +36,7 @@ import torch.nn as nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 
 import dfqbench.runner.cell as cell_module
+from dfqbench.methods.block_recon import HEAD_MODULES, reconstruction_units
 from dfqbench.profiles import get_profile
 from dfqbench.quant.bits import parse_bit_list
 from dfqbench.quant.frozen import frozen_quantizers
@@ -62,13 +63,10 @@ class Pass:
 
 
 def pass_units(model: nn.Module) -> list[nn.Module]:
-    """The units a timm ViT, DeiT or Swin runs one after the other: patch embedding, blocks (Swin: each stage's
-    patch merging, then its blocks), final norm, head(s)."""
-    if hasattr(model, "blocks"):
-        body = list(model.blocks)
-    else:
-        body = [m for stage in model.layers for m in (stage.downsample, *stage.blocks)]
-    ends = (getattr(model, name, None) for name in ("norm", "fc_norm", "head", "head_dist"))
+    """The units a timm ViT, DeiT or Swin runs one after the other: patch embedding, the reconstruction units'
+    blocks (Swin: each stage's patch merging first), final norm, head(s)."""
+    body = (m for unit in reconstruction_units(model) for m in (unit.before, unit.block))
+    ends = (getattr(model, name, None) for name in HEAD_MODULES)
     return [m for m in (model.patch_embed, *body, *ends) if isinstance(m, nn.Module) and not isinstance(m, nn.Identity)]
 
 
