@@ -4,6 +4,7 @@ slow (CI runs them)."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -29,6 +30,7 @@ from dfqbench.runner.split import with_split
 from dfqbench.store.sqlite import ResultStore
 
 PLUGIN = Path(__file__).parent / "plugins" / "ray_plugin.py"
+TUNABLE = Path(__file__).parent / "plugins" / "tunable_plugin.py"
 DFQBENCH = [sys.executable, "-m", "dfqbench"]
 SMOKE = ["--profile", "smoke", "--limit", "64", "--models", "fmnist_vit", "--no-references"]
 
@@ -264,3 +266,20 @@ def test_ctrl_c_on_the_driver_cancels_the_tasks_and_keeps_what_finished(tmp_path
     kept = stored(tmp_path / "s.sqlite")
     assert driver.returncode == 130, err
     assert 1 <= len(kept) < 13 and "interrupted:" in err and "rerun the same command to resume" in err
+
+
+@pytest.mark.slow
+def test_tune_on_ray_scores_and_chooses_as_in_process(cluster, tmp_path, capsys, monkeypatch):
+    def tune(name: str, *executor: str) -> dict:
+        args = ["--threads", "1", "tune", "--plugin", str(TUNABLE), "--methods", "scaled-noise", "--models",
+                "fmnist_vit", "--seeds", "0,1", "--profile", "smoke", "--limit", "40", *executor,
+                "--store", str(tmp_path / f"{name}.sqlite"), "--cache-dir", str(tmp_path / f"cache-{name}"),
+                "--out-dir", str(tmp_path / name)]
+        code, _, err = run_cli(args, capsys, monkeypatch)
+        assert code == 0, err
+        assert ("running on" in err) == bool(executor)  # the cluster's display: the cells ran as Ray tasks
+        return json.loads((tmp_path / name / "tuning_scaled-noise_fmnist_vit_4w4a_smoke.json").read_text())
+
+    on_ray, here = tune("ray", "--executor", "ray"), tune("process")
+    assert len(on_ray["scores"]) == 2 and all(len(s["top1"]) == 2 for s in on_ray["scores"])
+    assert on_ray["scores"] == here["scores"] and on_ray["choice"] == here["choice"]

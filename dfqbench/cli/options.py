@@ -48,6 +48,26 @@ def flush_denormal_option() -> bool:
                         "1.5x faster; may change last bits, so its rows are other cells: device type cpu-ftz).")
 
 
+def executor_option() -> str:
+    return typer.Option("process", help="process (cells one after the other in this process) or ray (cells as tasks "
+                                        "on a Ray cluster: pip install 'dfqbench[ray]').")
+
+
+def ray_address_option() -> str | None:
+    return typer.Option(None, "--ray-address", help="With --executor ray: auto or HOST:PORT of a running cluster "
+                                                    "(default: start one on this machine).")
+
+
+def cpus_per_cell_option() -> int:
+    return typer.Option(1, "--cpus-per-cell", help="With --executor ray: each task's CPUs and torch threads (part of "
+                                                   "a cell's identity).")
+
+
+def gpus_per_cell_option() -> float:
+    return typer.Option(0.0, "--gpus-per-cell", help="With --executor ray: each task's share of a GPU (with --device "
+                                                     "cuda), e.g. 0.5.")
+
+
 def checkpoint_dir_option() -> Path:
     return path_option(DEFAULT_CHECKPOINTS, "--checkpoint-dir", kind=WRITE_FOLDER,
                        help="Checkpoints of cells in flight: a stopped run resumes each cell "

@@ -14,19 +14,23 @@ from dfqbench.cli.options import (
     checkpoint_dir_option,
     checkpoint_items,
     counts,
+    cpus_per_cell_option,
     data_dir_option,
     device_option,
+    executor_option,
     flush_denormal_option,
+    gpus_per_cell_option,
     listed,
     model_weights,
     path_option,
     plugin_option,
+    ray_address_option,
     store_option,
 )
 from dfqbench.cli.output import print_and_write
 from dfqbench.cli.path_kinds import READ_FILE, READ_FOLDER, WRITE_FOLDER
 from dfqbench.cli.run_display import run_with_display
-from dfqbench.cli.settings import make_settings
+from dfqbench.cli.settings import executor_options, make_settings
 from dfqbench.errors import UserError
 from dfqbench.paths import DEFAULT_MODEL, DEFAULT_OUT
 
@@ -79,14 +83,10 @@ def run_command(
     shard: str = typer.Option(None, help="K/N: run only part K of N of the grid (cells sharing a synthetic set stay "
                                          "in one part), e.g. on N machines without a common cluster, each with "
                                          "its own store (merge with export and import)."),
-    executor: str = typer.Option("process", help="process (cells one after the other in this process) or ray "
-                                                 "(cells as tasks on a Ray cluster: pip install 'dfqbench[ray]')."),
-    ray_address: str = typer.Option(None, "--ray-address", help="With --executor ray: auto or HOST:PORT of a running "
-                                                                "cluster (default: start one on this machine)."),
-    cpus_per_cell: int = typer.Option(1, "--cpus-per-cell", help="With --executor ray: each task's CPUs and torch "
-                                                                 "threads (part of a cell's identity)."),
-    gpus_per_cell: float = typer.Option(0.0, "--gpus-per-cell", help="With --executor ray: each task's share of a "
-                                                                     "GPU (with --device cuda), e.g. 0.5."),
+    executor: str = executor_option(),
+    ray_address: str = ray_address_option(),
+    cpus_per_cell: int = cpus_per_cell_option(),
+    gpus_per_cell: float = gpus_per_cell_option(),
     no_references: bool = typer.Option(False, "--no-references", help="Leave out the noise and real rows that "
                                        "every leaderboard of a run gets by default (fp is always added: seconds)."),
     split_synthesis: bool = typer.Option(False, "--split-synthesis", help="Make each synthetic set batch by batch, "
@@ -155,31 +155,6 @@ def run_command(
         if not plan:
             return
     execute(plan, settings, store, out, ray_options, plugin or [])
-
-
-def executor_options(executor: str, address: str | None, cpus: int, gpus: float, device: str):
-    """The Ray options of ``--executor ray`` (None for the in-process executor), each checked; with Ray, this
-    process's torch threads become ``--cpus-per-cell``, so that the cells it plans carry the threads they run
-    with."""
-    import torch
-
-    if executor not in ("process", "ray"):
-        raise UserError(f"unknown --executor '{executor}' (choose process or ray)")
-    if executor == "process":
-        given = [name for name, value in (("--ray-address", address), ("--cpus-per-cell", cpus != 1),
-                                          ("--gpus-per-cell", gpus)) if value]
-        if given:
-            raise UserError(f"{', '.join(given)} needs --executor ray")
-        return None
-    from dfqbench.runner.ray_executor import RayOptions, require_ray
-
-    require_ray()
-    if cpus < 1:
-        raise UserError(f"--cpus-per-cell must be at least 1, got {cpus}")
-    if gpus < 0 or (gpus > 0 and not device.startswith("cuda")):
-        raise UserError("--gpus-per-cell must be at least 0, and above 0 only with --device cuda")
-    torch.set_num_threads(cpus)
-    return RayOptions(address=address, cpus_per_cell=cpus, gpus_per_cell=gpus)
 
 
 def method_specs(names: list[str], raw: dict, label: str | None, ablations: bool, tuned: dict) -> list:

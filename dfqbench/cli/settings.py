@@ -58,3 +58,26 @@ def preset_with_switches(name: str, items: list[str]):
     preset = apply_overrides(QuantPreset, dataclasses.asdict(base), raw, "preset", name)
     label = ",".join(f"{k}={v}" for k, v in sorted(raw.items()))
     return dataclasses.replace(preset, name=f"{name}[{label}]")
+
+
+def executor_options(executor: str, address: str | None, cpus: int, gpus: float, device: str):
+    """The Ray options of ``--executor ray`` (None for the in-process executor), each checked; with Ray, this
+    process's torch threads become ``--cpus-per-cell``, so that the cells it plans carry the threads they run
+    with."""
+    if executor not in ("process", "ray"):
+        raise UserError(f"unknown --executor '{executor}' (choose process or ray)")
+    if executor == "process":
+        given = [name for name, value in (("--ray-address", address), ("--cpus-per-cell", cpus != 1),
+                                          ("--gpus-per-cell", gpus)) if value]
+        if given:
+            raise UserError(f"{', '.join(given)} needs --executor ray")
+        return None
+    from dfqbench.runner.ray_executor import RayOptions, require_ray
+
+    require_ray()
+    if cpus < 1:
+        raise UserError(f"--cpus-per-cell must be at least 1, got {cpus}")
+    if gpus < 0 or (gpus > 0 and not device.startswith("cuda")):
+        raise UserError("--gpus-per-cell must be at least 0, and above 0 only with --device cuda")
+    torch.set_num_threads(cpus)
+    return RayOptions(address=address, cpus_per_cell=cpus, gpus_per_cell=gpus)

@@ -12,18 +12,22 @@ from dfqbench.cli.options import (
     cache_dir_option,
     checkpoint_dir_option,
     counts,
+    cpus_per_cell_option,
     data_dir_option,
     device_option,
+    executor_option,
     flush_denormal_option,
+    gpus_per_cell_option,
     listed,
     open_fraction,
     path_option,
     plugin_option,
+    ray_address_option,
     store_option,
 )
 from dfqbench.cli.path_kinds import READ_FOLDER, WRITE_FOLDER
 from dfqbench.cli.run_display import run_with_display
-from dfqbench.cli.settings import make_settings
+from dfqbench.cli.settings import executor_options, make_settings
 from dfqbench.errors import UserError
 from dfqbench.paths import DEFAULT_MODEL
 
@@ -53,6 +57,10 @@ def tune_command(
     imagenet: Path = path_option(None, "--imagenet", kind=READ_FOLDER,
                                  help="ImageNet ImageFolder root (train/) for timm models."),
     plugin: list[str] = plugin_option(),
+    executor: str = executor_option(),
+    ray_address: str = ray_address_option(),
+    cpus_per_cell: int = cpus_per_cell_option(),
+    gpus_per_cell: float = gpus_per_cell_option(),
 ) -> None:
     """Score every value of a method's declared grid on the validation split and write the choice.
 
@@ -61,6 +69,8 @@ def tune_command(
     mean wins. The file lists every value's mean ± std; apply it with `dfqbench run --tuning FILE`. Example:
 
       dfqbench --threads 1 tune --methods sardfq --bits 4w4a --models fmnist_vit --seeds 0,1,2 --profile bench
+
+      dfqbench tune --methods sardfq --models canvas56a_vit,canvas56a_deit --executor ray   (one cell per core)
     """
     import dataclasses
 
@@ -80,11 +90,12 @@ def tune_command(
     if not names or not model_names:
         raise UserError("--methods and --models must each name at least one")
     plan = [(name, model, grid_specs(name)) for name in names for model in model_names]
+    ray_options = executor_options(executor, ray_address, cpus_per_cell, gpus_per_cell, device)
     settings = make_settings(preset, [], profile, device, cache_dir, limit, data_dir, imagenet, None, checkpoint_dir,
-                             flush_denormal=flush_denormal)
+                             check_device=ray_options is None, flush_denormal=flush_denormal)
     settings = dataclasses.replace(settings, split="val", val_from_train=val_from_train)
     cells = [cell for _, model, specs in plan for cell in expand_grid(specs, [model], bit_list, seed_list)]
-    report = run_with_display(plan_grid(cells, settings), settings, store)
+    report = run_with_display(plan_grid(cells, settings), settings, store, ray_options, plugin or [])
     if report.interrupted:
         raise typer.Exit(130)
     rows = report.done + report.skipped + report.failed
