@@ -49,6 +49,7 @@ class CacheEntry:
 class CacheHit:
     synthetic: SyntheticSet
     seconds: float | None  # how long making the set took (None for entries that did not record it)
+    made_for_this_cell: bool = False  # handed over by the task that made it for this cell: not a reuse
 
 
 def content_hash(tensors: dict[str, torch.Tensor]) -> str:
@@ -137,16 +138,18 @@ class MemoryCache(SynthesisCache):
     """A cache held in memory: what a worker task is handed (the set its driver sent) and what it makes (kept
     with its metadata for the driver, which alone writes the disk cache)."""
 
-    def __init__(self, entries: dict[str, tuple[SyntheticSet, float | None]] | None = None) -> None:
+    def __init__(self, entries: dict[str, tuple[SyntheticSet, float | None]] | None = None,
+                 made_for_this_cell: frozenset[str] = frozenset()) -> None:
         super().__init__(Path("/nonexistent"))
         self.held = dict(entries or {})
+        self.made_for_this_cell = made_for_this_cell  # keys of held sets made for the cell that reads them
         self.made: dict[str, tuple[SyntheticSet, dict, float | None]] = {}
 
     def load(self, key: str) -> CacheHit | None:
         if key not in self.held:
             return None
         synthetic, seconds = self.held[key]
-        return CacheHit(synthetic, seconds)
+        return CacheHit(synthetic, seconds, key in self.made_for_this_cell)
 
     def save(self, key: str, synthetic: SyntheticSet, meta: dict, seconds: float | None = None) -> Path:
         self.made[key] = (synthetic, meta, seconds)

@@ -229,7 +229,8 @@ def synthetic_set(synth, key: str, cell: Cell, settings: RunSettings, context,
     """The cell's synthetic set from the cache, or made now and cached with the time it took.
 
     ``times['synthesis']`` is the time it took to make the set (recorded with a cached set);
-    ``times['synthesis_load']`` the time this cell spent on it."""
+    ``times['synthesis_load']`` the time this cell spent on it. The flag: the set was reused (made for another
+    cell); a set made for this cell by another task (Ray) is not."""
     t0 = time.time()
     hit = settings.cache.load(key)
     if hit is not None:
@@ -246,7 +247,7 @@ def synthetic_set(synth, key: str, cell: Cell, settings: RunSettings, context,
                                              "bits": str(cell.bits) if synth.needs_quantized_model else None},
                             seconds=times["synthesis"])
     times["synthesis_load"] = time.time() - t0
-    return synthetic, hit is not None
+    return synthetic, hit is not None and not hit.made_for_this_cell
 
 
 def cell_models(planned, settings: RunSettings, progress: StageProgress):

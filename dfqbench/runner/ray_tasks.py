@@ -133,11 +133,9 @@ def cell_task(spec: WorkerSpec, cell: Cell, cell_id: str, made_for_it: bool, eve
         synthetic = concatenate([p[0] for p in parts]) if len(parts) > 1 else parts[0][0]
         seconds = [p[-1] for p in parts]  # a cached set made before its time was recorded has None
         held[planned.set_key] = (synthetic, None if None in seconds else sum(seconds))
-    settings = dataclasses.replace(spec.settings, cache=MemoryCache(held))
-    row = cell_row(planned, settings, progress_poster(events, cell_id))
-    if parts and made_for_it and row.get("synthesis_cached") is not None:
-        row["synthesis_cached"] = 0
-    return row
+    fresh = frozenset(held) if made_for_it else frozenset()
+    settings = dataclasses.replace(spec.settings, cache=MemoryCache(held, made_for_this_cell=fresh))
+    return cell_row(planned, settings, progress_poster(events, cell_id))
 
 
 def on_cpu(synthetic: SyntheticSet) -> SyntheticSet:
