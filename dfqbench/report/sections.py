@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -29,6 +30,11 @@ class ReportInputs:
     students: list[Path] = field(default_factory=list)
     cache_dir: Path | None = None                # synthetic sets for the sample and attention figures
     data_dir: Path | None = None
+
+    @cached_property
+    def main_board(self):
+        """The leaderboard of :func:`main_labels`, built once for the sections that show it."""
+        return board_of(self.frame, main_labels(self.frame))
 
 
 def main_labels(frame: pd.DataFrame) -> list[str]:
@@ -57,7 +63,7 @@ def board_of(frame: pd.DataFrame, methods: list[str]):
 def leaderboard_section(inputs: ReportInputs) -> str:
     from dfqbench.tables import to_markdown
 
-    return markdown_html(to_markdown(board_of(inputs.frame, main_labels(inputs.frame))))
+    return markdown_html(to_markdown(inputs.main_board))
 
 
 def claims_section(inputs: ReportInputs) -> str:
@@ -92,7 +98,7 @@ def results_figures(inputs: ReportInputs) -> str:
     from dfqbench.plots.style import figure_title
     from dfqbench.tables.gap import build_gap_table
 
-    board = board_of(inputs.frame, main_labels(inputs.frame))
+    board = inputs.main_board
     title = figure_title(board)
     parts = ["<h3>Accuracy against bit-width</h3>", figure_html(accuracy_figure(board, title), "accuracy"),
              "<h3>The same-calibrator gap</h3>"]
