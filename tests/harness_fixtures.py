@@ -10,6 +10,7 @@ import torch
 from timm.models.vision_transformer import VisionTransformer
 
 from dfqbench.api import ModelContext
+from dfqbench.kit.attention import AttentionRecord
 from dfqbench.profiles import get_profile
 from dfqbench.quant import get_preset, set_quant_state, wrap_model
 from dfqbench.runner.cache import SynthesisCache
@@ -42,3 +43,9 @@ def model_context(model, profile, seed: int = 0, teacher_grad: bool = False, bit
     return ModelContext(teacher=teacher, student=student, data_config=timm.data.resolve_data_config(model=model),
                         num_classes=model.num_classes, profile=profile,
                         generator=torch.Generator().manual_seed(seed), device=torch.device("cpu"))
+
+
+def attention_record(layout, logits=None, probs=None, outputs=None, name="blocks.0.attn") -> AttentionRecord:
+    """A block's attention record made by hand (index 0, no additive mask), for the methods' loss tests."""
+    return AttentionRecord(name=name, index=0, layout=layout, logits=logits, probs=probs, outputs=outputs,
+                           additive=None)

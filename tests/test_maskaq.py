@@ -9,13 +9,14 @@ import math
 
 import pytest
 import torch
+from harness_fixtures import attention_record as record
 from harness_fixtures import model_context, tiny_backbone, tiny_settings
 from timm.models.swin_transformer import SwinTransformer
 from timm.models.vision_transformer import VisionTransformer
 
 from dfqbench.api import CALIBRATORS, METHODS, SYNTHESIZERS, CalibrationSource, ModelContext
 from dfqbench.errors import UserError
-from dfqbench.kit.attention import AttentionRecord, AttentionTaps
+from dfqbench.kit.attention import AttentionTaps
 from dfqbench.kit.ranges import quantizers_ready
 from dfqbench.layout import global_layout, window_layout
 from dfqbench.methods.maskaq import (
@@ -50,11 +51,6 @@ TINY = Profile("tiny", n_images=4, synth_batch_size=2, synth_steps=3, calib_step
 def make_context(model, profile: Profile = TINY, seed: int = 0, teacher_grad: bool = False) -> ModelContext:
     """Teacher: FP wrapped, quantizers OFF. Student: quantized (4w4a), ranges uninitialised."""
     return model_context(model, profile, seed, teacher_grad)
-
-
-def record(layout, logits=None, probs=None, outputs=None, name="blocks.0.attn") -> AttentionRecord:
-    return AttentionRecord(name=name, index=0, layout=layout, logits=logits, probs=probs, outputs=outputs,
-                           additive=None)
 
 
 def padded_swin() -> torch.nn.Module:

@@ -10,6 +10,7 @@ import pytest
 import timm
 import torch
 import torch.nn.functional as F
+from harness_fixtures import attention_record as record
 from harness_fixtures import model_context
 from memory_helpers import LiveTensors
 
@@ -40,11 +41,6 @@ TINY = Profile("tiny", n_images=4, synth_batch_size=2, synth_steps=3, calib_step
 def make_context(model, profile: Profile = TINY, seed: int = 0, teacher_grad: bool = False) -> ModelContext:
     """Teacher: FP wrapped, quantizers OFF. Student: quantized (4w4a), ranges uninitialised."""
     return model_context(model, profile, seed, teacher_grad)
-
-
-def record(layout, logits=None, outputs=None, name="blocks.0.attn") -> AttentionRecord:
-    return AttentionRecord(name=name, index=0, layout=layout, logits=logits, probs=None, outputs=outputs,
-                           additive=None)
 
 
 # --- slow direct references --------------------------------------------------------------------------------------
