@@ -13,6 +13,15 @@ pinned=7bf017cf3f68010517fe447951c679fd9a0171d2
 [ -z "$(git status --porcelain --untracked-files=no)" ] || { echo "run.sh: the pinned checkout has changes" >&2; exit 2; }
 dfq=.venv/bin/dfqbench
 mkdir -p runs
+# the pinned commit's rows do not record the processor (later commits do): note the machine of every start; a
+# cell started after a line's time and before the next line's ran on that line's machine
+.venv/bin/python - "$here/machines.csv" <<'PY'
+import csv, datetime, platform, sys, torch
+info = dict((k.strip(), v.strip()) for k, v in (l.split(":", 1) for l in open("/proc/cpuinfo") if ":" in l))
+line = [datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), info.get("vendor_id", ""),
+        info.get("model name", platform.processor()), torch.backends.cpu.get_cpu_capability(), "run.sh at the start"]
+csv.writer(open(sys.argv[1], "a", newline=""), lineterminator="\n").writerow(line)
+PY
 if [ ! -f runs/grid.sqlite ]; then
   "$dfq" import --from "$here/partial.csv" --store runs/grid.sqlite
 fi
