@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from cli_helpers import assert_one_line_error, run_cli
 from typer.testing import CliRunner
@@ -85,6 +86,23 @@ def test_table_and_export_render_without_rerunning(tmp_path, capsys, monkeypatch
     code, out, _ = run_cli(["run", "--methods", "fp,noise", "--bits", "3w3a,4w4a", *SMOKE, "--store", str(fresh),
                             "--out", str(tmp_path / "o2"), "--cache-dir", str(tmp_path / "c2")], capsys, monkeypatch)
     assert code == 0 and "0 cells computed, 3 read" in out
+
+
+def test_export_keeps_the_evaluation_sets_asked_for(tmp_path, capsys, monkeypatch):
+    run_cli(["run", "--methods", "fp,noise", "--bits", "3w3a,4w4a", *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
+    store = tmp_path / "s.sqlite"
+    with sqlite3.connect(store) as db:  # stands for a tuning's row, scored on the validation split
+        db.execute("UPDATE cells SET evaluation = 'val' WHERE method = 'noise' AND bits = '3w3a'")
+    for wanted, rows in (("test[:64]", {("fp", "test[:64]"), ("noise", "test[:64]")}), ("val", {("noise", "val")})):
+        csv = tmp_path / "export.csv"
+        code, out, err = run_cli(["export", "--to", str(csv), "--store", str(store), "--evaluation", wanted], capsys,
+                                 monkeypatch)
+        assert code == 0, err
+        frame = pd.read_csv(csv)
+        assert set(zip(frame["method"], frame["evaluation"], strict=True)) == rows and f"wrote {len(frame)} rows" in out
+    code, _, err = run_cli(["export", "--to", str(tmp_path / "x.csv"), "--store", str(store), "--evaluation", "train"],
+                           capsys, monkeypatch)
+    assert_one_line_error(code, err, "--evaluation: no rows of train in")
 
 
 def test_prune_deletes_rows_of_superseded_plugin_versions_only(tmp_path, capsys, monkeypatch):

@@ -137,25 +137,32 @@ def export_command(
     methods: str = typer.Option(None, callback=listed, help="Only these methods, comma-separated."),
     models: str = typer.Option(None, callback=listed, help="Only these models, comma-separated."),
     profile: str = typer.Option(None, callback=listed, help="Only this profile."),
+    evaluation: str = typer.Option(None, callback=listed, help="Only rows evaluated on these sets, comma-separated "
+                                                               "(the rows' evaluation: test, val, test[:500], ...)."),
 ) -> None:
     """Export the store's rows as long-format CSV (committed leaderboards are rendered from such files).
 
-    Example: dfqbench export --to results/zoo_4w4a.csv --profile bench
+    Examples:
+
+      dfqbench export --to results/zoo_4w4a.csv --profile bench
+
+      dfqbench export --to table.csv --evaluation test   (leave out a tuning's validation rows)
     """
     from dfqbench.store.export import export_csv
     from dfqbench.store.sqlite import ResultStore
 
     if not store.is_file():
         raise UserError(f"no results store at {store}")
-    filters = {k: v for k, v in (("method", split(methods)), ("model", split(models)),
-                                 ("profile", profile)) if v}
+    options = {"method": "--methods", "model": "--models", "profile": "--profile", "evaluation": "--evaluation"}
+    filters = {k: v for k, v in (("method", split(methods)), ("model", split(models)), ("profile", profile),
+                                 ("evaluation", split(evaluation))) if v}
     with ResultStore(store, read_only=True) as db:
         have = db.to_frame()
         for column, wanted in filters.items():
             present = {str(v) for v in have[column].dropna()} if column in have else set()
             missing = [w for w in ([wanted] if isinstance(wanted, str) else wanted) if w not in present]
             if missing:
-                raise UserError(f"--{column}{'s' if column != 'profile' else ''}: no rows of {', '.join(missing)} in "
+                raise UserError(f"{options[column]}: no rows of {', '.join(missing)} in "
                                 f"{store} (rows have: {', '.join(sorted(present)) or 'none'})")
         count = export_csv(db, to, **filters)
     console.print(f"wrote {count} rows to {to}", highlight=False)

@@ -2,7 +2,7 @@
 # Every table of the Table-1 grid from its committed long-format CSV: the leaderboard (Markdown and CSV; column
 # groups 3w3a, 4w4a, 5w5a, 4w8a, sub-columns the models), the gap view, one ablation table per method, the
 # claims tables; then the report. Re-rendering gives the same bytes. Run it when a block is complete:
-#   bash results/grid14/export.sh STORE TUNING_DIR && cp results/grid14/partial.csv results/grid14/table1.csv
+#   bash results/grid14/export.sh STORE TUNING_DIR --table1      (table1.csv: the test rows alone)
 #   bash results/grid14/render.sh
 # Usage: bash results/grid14/render.sh [CSV [OUT_DIR]]
 set -euo pipefail
