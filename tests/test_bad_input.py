@@ -46,7 +46,8 @@ BAD = {
 }
 
 KINDS = {
-    "--methods": "names", "--models": "names", "--calibrators": "names", "--model": "name", "--synthetic": "name",
+    "--methods": "names", "--models": "names", "--calibrators": "names", "--evaluation": "names", "--model": "name",
+    "--synthetic": "name",
     "--bits": "bits", "--seeds": "seeds", "--seed": "int>=0", "--profile": "choice", "--fallback": "choice",
     "--preset": "choice", "--device": "choice", "--executor": "choice", "--view": "choice", "--interval": "choice",
     "--format": "choice", "--bar": "choice", "--split": "choice", "--dtype": "choice", "kind": "choice",
