@@ -36,12 +36,35 @@ tune() { "$dfq" --threads 1 tune --methods sardfq --bits 4w4a --profile bench --
 echo "== step 0: block 1's 4w4a seed-0 column without sardfq ($(date -u +%FT%TZ))"
 $R --methods "${ROWS/,sardfq/}" --models canvas56a_vit --bits 4w4a --seeds 0 --save-models runs/students
 
-echo "== SARDFQ's alpha1 on the validation split, two processes of about equal CPU time ($(date -u +%FT%TZ))"
+echo "== SARDFQ's alpha1 on the validation split, two processes of about equal remaining cells ($(date -u +%FT%TZ))"
 if ! compgen -G "runs/tuning/tuning_sardfq_*_4w4a_bench.json" >/dev/null; then
-  ( tune --models canvas56a_vit --seeds 0,1,2 --out-dir runs/tuning-split > runs/tune-a.log 2>&1
-    tune --models canvas56a_deit --seeds 0,1 --out-dir runs/tuning-split >> runs/tune-a.log 2>&1 ) &
-  ( tune --models canvas56a_deit --seeds 2 --out-dir runs/tuning-split > runs/tune-b.log 2>&1
-    tune --models canvas56a_swin --seeds 0,1,2 --out-dir runs/tuning-split >> runs/tune-b.log 2>&1 ) &
+  # the (model, seed) pairs with cells left, dealt to two processes (the most cells left first, to the lighter one);
+  # a process checks the store before each cell, so a pair's finished cells are read, not computed again
+  mapfile -t halves < <(.venv/bin/python - "$MODELS" <<'PY'
+import sqlite3, sys
+from dfqbench.runner.tune import grid_specs
+values = len(grid_specs("sardfq"))
+db = sqlite3.connect("runs/grid.sqlite")
+left = {}
+for model in sys.argv[1].split(","):
+    for seed in (0, 1, 2):
+        done = db.execute("SELECT COUNT(*) FROM cells WHERE method LIKE 'sardfq[apa_weight=%' AND model = ? AND seed = ? "
+                          "AND evaluation = 'val' AND status = 'ok'", (model, seed)).fetchone()[0]
+        if done < values:
+            left[f"{model}:{seed}"] = values - done
+halves, load = [[], []], [0, 0]
+for pair, n in sorted(left.items(), key=lambda item: -item[1]):
+    lighter = load.index(min(load))
+    halves[lighter].append(pair)
+    load[lighter] += n
+print(" ".join(halves[0]))
+print(" ".join(halves[1]))
+PY
+  )
+  part() { for pair in $1; do tune --models "${pair%:*}" --seeds "${pair#*:}" --out-dir runs/tuning-split; done; }
+  echo "tuning pairs left: ${halves[0]:-none} | ${halves[1]:-none}"
+  part "${halves[0]:-}" > runs/tune-a.log 2>&1 &
+  part "${halves[1]:-}" > runs/tune-b.log 2>&1 &
   wait
   # every cell is in the store now: this call computes nothing and writes the three tuning files over seeds 0-2
   tune --models "$MODELS" --seeds 0,1,2 --out-dir runs/tuning
