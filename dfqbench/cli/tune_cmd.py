@@ -66,7 +66,7 @@ def tune_command(
 
     The validation split is carved from the training data (Fashion-MNIST: every 12th training image), never the
     test split. Each value is a variant row evaluated at the given profile over the seeds; the highest validation
-    mean wins. The file lists every value's mean ± std; apply it with `dfqbench run --tuning FILE`. Example:
+    mean wins. The file lists every value's mean ± std; apply it with `dfqbench run --tuning FILE`. Examples:
 
       dfqbench --threads 1 tune --methods sardfq --bits 4w4a --models fmnist_vit --seeds 0,1,2 --profile bench
 
