@@ -88,6 +88,23 @@ def test_table_and_export_render_without_rerunning(tmp_path, capsys, monkeypatch
     assert code == 0 and "0 cells computed, 3 read" in out
 
 
+def test_dry_run_counts_what_the_store_has_and_computes_nothing(tmp_path, capsys, monkeypatch):
+    grid = ["run", "--methods", "fp,noise", *SMOKE, "--bits", "4w4a", *paths(tmp_path)]
+    code, _, err = run_cli([*grid, "--dry-run"], capsys, monkeypatch)
+    assert code == 0, err
+    assert not (tmp_path / "s.sqlite").exists()  # no store yet: none is made
+    run_cli([*grid, "--seeds", "0"], capsys, monkeypatch)
+    before = (tmp_path / "s.sqlite").read_bytes()
+    grid[2] = "fp,noise,real"
+    code, out, err = run_cli([*grid, "--seeds", "0,1", "--dry-run"], capsys, monkeypatch)
+    assert code == 0, err
+    assert (tmp_path / "s.sqlite").read_bytes() == before and "cells computed" not in out
+    assert "grid: 5 cells · 2 done in " in out and "· 3 to compute (about " in out  # fp: one cell for all seeds
+    assert "and 1 row with no finished cell to estimate from" in out
+    assert "fp · fmnist_vit: 1 of 1 done\n" in out and "real · fmnist_vit: 0 of 2 done (no estimate yet)" in out
+    assert re.search(r"noise · fmnist_vit: 1 of 2 done \(about [0-9.]+ h\)", out)
+
+
 def test_export_keeps_the_evaluation_sets_asked_for(tmp_path, capsys, monkeypatch):
     run_cli(["run", "--methods", "fp,noise", "--bits", "3w3a,4w4a", *SMOKE, *paths(tmp_path)], capsys, monkeypatch)
     store = tmp_path / "s.sqlite"

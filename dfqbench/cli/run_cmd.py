@@ -89,6 +89,8 @@ def run_command(
     gpus_per_cell: float = gpus_per_cell_option(),
     no_references: bool = typer.Option(False, "--no-references", help="Leave out the noise and real rows that "
                                        "every leaderboard of a run gets by default (fp is always added: seconds)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Compute nothing: print how many of the grid's cells the "
+                                 "store has, per row and model, and about how long the rest takes."),
     split_synthesis: bool = typer.Option(False, "--split-synthesis", help="Make each synthetic set batch by batch, "
                                          "each batch from its own seed (with --executor ray: as parallel tasks); "
                                          "only synthesizers with independent batches; rows read METHOD[split]."),
@@ -111,6 +113,8 @@ def run_command(
       dfqbench run --plugin my_method.py --methods mine
 
       dfqbench run --profile bench --executor ray --cpus-per-cell 1   (a local Ray cluster, one cell per core)
+
+      dfqbench run --methods maskaq --bits 3w3a,4w4a --seeds 0,1,2 --profile bench --dry-run   (what is left)
     """
     from dfqbench.quant.bits import parse_bit_list
     from dfqbench.registry import load_plugin_file
@@ -154,6 +158,12 @@ def run_command(
         console.print(f"shard {index}/{count}: {len(plan)} of the grid's {total} cells", highlight=False)
         if not plan:
             return
+    if dry_run:
+        from dfqbench.cli.plan_status import plan_status, status_lines, stored_rows
+
+        for line in status_lines(plan_status(plan, stored_rows(store)), store):
+            console.print(line, highlight=False, markup=False)
+        return
     execute(plan, settings, store, out, ray_options, plugin or [])
 
 
