@@ -283,3 +283,11 @@ def test_tune_on_ray_scores_and_chooses_as_in_process(cluster, tmp_path, capsys,
     on_ray, here = tune("ray", "--executor", "ray"), tune("process")
     assert len(on_ray["scores"]) == 2 and all(len(s["top1"]) == 2 for s in on_ray["scores"])
     assert on_ray["scores"] == here["scores"] and on_ray["choice"] == here["choice"]
+
+
+def test_dry_run_with_executor_ray_needs_no_ray(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
+    code, out, err = run_cli(["run", "--methods", "noise", *SMOKE, "--executor", "ray", "--dry-run", "--store",
+                              str(tmp_path / "s.sqlite")], capsys, monkeypatch)
+    assert code == 0, err
+    assert "grid: 2 cells · 0 done" in out and not (tmp_path / "s.sqlite").exists()

@@ -146,9 +146,9 @@ def run_command(
         cells = with_split(cells)
     cells = reference_cells(names, no_references, model_names, bit_list, seed_list) + cells
     shard_part = parse_shard(shard) if shard is not None else None
-    ray_options = executor_options(executor, ray_address, cpus_per_cell, gpus_per_cell, device)
+    ray_options = executor_options(executor, ray_address, cpus_per_cell, gpus_per_cell, device, need_ray=not dry_run)
     settings = make_settings(preset, preset_set or [], profile, device, cache_dir, limit, data_dir, imagenet,
-                             save_models, checkpoint_dir, check_device=ray_options is None,
+                             save_models, checkpoint_dir, check_device=ray_options is None and not dry_run,
                              flush_denormal=flush_denormal)
     settings = dataclasses.replace(settings, weights=run_weights(checkpoint or [], model_names))
     plan = plan_grid(cells, settings)  # bad input fails here, before any work
@@ -161,7 +161,7 @@ def run_command(
     if dry_run:
         from dfqbench.cli.plan_status import plan_status, status_lines, stored_rows
 
-        for line in status_lines(plan_status(plan, stored_rows(store)), store):
+        for line in status_lines(plan_status(plan, settings, stored_rows(store)), store):
             console.print(line, highlight=False, markup=False)
         return
     execute(plan, settings, store, out, ray_options, plugin or [])

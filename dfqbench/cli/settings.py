@@ -60,10 +60,10 @@ def preset_with_switches(name: str, items: list[str]):
     return dataclasses.replace(preset, name=f"{name}[{label}]")
 
 
-def executor_options(executor: str, address: str | None, cpus: int, gpus: float, device: str):
+def executor_options(executor: str, address: str | None, cpus: int, gpus: float, device: str, need_ray: bool = True):
     """The Ray options of ``--executor ray`` (None for the in-process executor), each checked; with Ray, this
     process's torch threads become ``--cpus-per-cell``, so that the cells it plans carry the threads they run
-    with."""
+    with. ``need_ray``: Ray must be installed (not so for a plan that computes nothing)."""
     if executor not in ("process", "ray"):
         raise UserError(f"unknown --executor '{executor}' (choose process or ray)")
     if executor == "process":
@@ -74,7 +74,8 @@ def executor_options(executor: str, address: str | None, cpus: int, gpus: float,
         return None
     from dfqbench.runner.ray_executor import RayOptions, require_ray
 
-    require_ray()
+    if need_ray:
+        require_ray()
     if cpus < 1:
         raise UserError(f"--cpus-per-cell must be at least 1, got {cpus}")
     if gpus < 0 or (gpus > 0 and not device.startswith("cuda")):

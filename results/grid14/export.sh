@@ -3,19 +3,34 @@
 # block is complete) and the tuning files once they exist. Reads a snapshot of the store, never the live file.
 # With --table1 (when a block is complete) it also writes results/grid14/table1.csv, the test rows alone, which the
 # tables are rendered from (results/grid14/render.sh); the tuning's validation rows stay in partial.csv.
+# Paths are taken from where it is called (e.g. ../tb14/runs/grid.sqlite from the main checkout).
 # Usage: bash results/grid14/export.sh STORE [TUNING_DIR] [--table1]
 set -euo pipefail
+usage="usage: export.sh STORE [TUNING_DIR] [--table1]"
+table1=no
+positional=()
+for arg in "$@"; do
+  case "$arg" in
+    --table1) table1=yes ;;
+    -*) echo "export.sh: unknown option $arg ($usage)" >&2; exit 2 ;;
+    *) positional+=("$(realpath -m "$arg")") ;;
+  esac
+done
+[ "${#positional[@]}" -ge 1 ] && [ "${#positional[@]}" -le 2 ] || { echo "export.sh: $usage" >&2; exit 2; }
+store=${positional[0]}
+tuning=${positional[1]:-}
+[ -f "$store" ] || { echo "export.sh: no store at $store" >&2; exit 2; }
 cd "$(dirname "$0")/../.."
-store=${1:?usage: export.sh STORE [TUNING_DIR]}
 dfqbench=${DFQBENCH:-.venv/bin/dfqbench}
-snapshot=$(mktemp -d)/grid.sqlite
+workdir=$(mktemp -d)
+trap 'rm -r "$workdir"' EXIT
+snapshot=$workdir/grid.sqlite
 .venv/bin/python -c "import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))" \
   "$store" "$snapshot"
 "$dfqbench" export --store "$snapshot" --to results/grid14/partial.csv
-if [ "${3:-}" = "--table1" ]; then
+if [ "$table1" = yes ]; then
   "$dfqbench" export --store "$snapshot" --evaluation test --to results/grid14/table1.csv
 fi
-if [ -n "${2:-}" ] && compgen -G "$2/tuning_sardfq_*_4w4a_bench.json" >/dev/null; then
-  cp "$2"/tuning_sardfq_*_4w4a_bench.json results/grid14/
+if [ -n "$tuning" ] && compgen -G "$tuning/tuning_sardfq_*_4w4a_bench.json" >/dev/null; then
+  cp "$tuning"/tuning_sardfq_*_4w4a_bench.json results/grid14/
 fi
-rm -r "$(dirname "$snapshot")"

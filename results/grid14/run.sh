@@ -15,13 +15,14 @@ dfq=.venv/bin/dfqbench
 mkdir -p runs
 # the pinned commit's rows do not record the processor (later commits do): note the machine of every start; a
 # cell started after a line's time and before the next line's ran on that line's machine
-.venv/bin/python - "$here/machines.csv" <<'PY'
+if .venv/bin/python - "$here/machines.csv" <<'PY'
 import csv, datetime, platform, sys, torch
 info = dict((k.strip(), v.strip()) for k, v in (l.split(":", 1) for l in open("/proc/cpuinfo") if ":" in l))
 line = [datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"), info.get("vendor_id", ""),
         info.get("model name", platform.processor()), torch.backends.cpu.get_cpu_capability(), "run.sh at the start"]
 csv.writer(open(sys.argv[1], "a", newline=""), lineterminator="\n").writerow(line)
 PY
+then :; else echo "run.sh: the machine was not recorded in $here/machines.csv" >&2; fi
 if [ ! -f runs/grid.sqlite ]; then
   "$dfq" import --from "$here/partial.csv" --store runs/grid.sqlite
 fi
@@ -40,18 +41,19 @@ echo "== SARDFQ's alpha1 on the validation split, two processes of about equal r
 if ! compgen -G "runs/tuning/tuning_sardfq_*_4w4a_bench.json" >/dev/null; then
   # the (model, seed) pairs with cells left, dealt to two processes (the most cells left first, to the lighter one);
   # a process checks the store before each cell, so a pair's finished cells are read, not computed again
-  mapfile -t halves < <(.venv/bin/python - "$MODELS" <<'PY'
+  pairs=$(.venv/bin/python - "$MODELS" <<'PY'
 import sqlite3, sys
 from dfqbench.runner.tune import grid_specs
-values = len(grid_specs("sardfq"))
+labels = [spec.label for spec in grid_specs("sardfq")]
 db = sqlite3.connect("runs/grid.sqlite")
 left = {}
 for model in sys.argv[1].split(","):
     for seed in (0, 1, 2):
-        done = db.execute("SELECT COUNT(*) FROM cells WHERE method LIKE 'sardfq[apa_weight=%' AND model = ? AND seed = ? "
-                          "AND evaluation = 'val' AND status = 'ok'", (model, seed)).fetchone()[0]
-        if done < values:
-            left[f"{model}:{seed}"] = values - done
+        done = db.execute(f"SELECT COUNT(*) FROM cells WHERE method IN ({','.join('?' * len(labels))}) AND model = ? "
+                          "AND seed = ? AND bits = '4w4a' AND profile = 'bench' AND evaluation = 'val' "
+                          "AND status = 'ok'", (*labels, model, seed)).fetchone()[0]
+        if done < len(labels):
+            left[f"{model}:{seed}"] = len(labels) - done
 halves, load = [[], []], [0, 0]
 for pair, n in sorted(left.items(), key=lambda item: -item[1]):
     lighter = load.index(min(load))
@@ -61,7 +63,12 @@ print(" ".join(halves[0]))
 print(" ".join(halves[1]))
 PY
   )
-  part() { for pair in $1; do tune --models "${pair%:*}" --seeds "${pair#*:}" --out-dir runs/tuning-split; done; }
+  mapfile -t halves <<<"$pairs"
+  part() {  # a pair that fails is said here and left to the last tune below, which computes what is missing
+    for pair in $1; do
+      tune --models "${pair%:*}" --seeds "${pair#*:}" --out-dir runs/tuning-split || echo "run.sh: tuning $pair failed"
+    done
+  }
   echo "tuning pairs left: ${halves[0]:-none} | ${halves[1]:-none}"
   part "${halves[0]:-}" > runs/tune-a.log 2>&1 &
   part "${halves[1]:-}" > runs/tune-b.log 2>&1 &
