@@ -26,7 +26,8 @@ from dfqbench.config import Config
 from dfqbench.errors import UserError
 from dfqbench.quant.bits import BitWidth
 from dfqbench.registry import Registry, load_plugin_file
-from dfqbench.runner.cell import cell_key, synthesis_key
+from dfqbench.runner.cache import MemoryCache
+from dfqbench.runner.cell import cell_key, synthesis_key, synthetic_set
 from dfqbench.runner.grid import Cell, expand_grid, parse_seeds, resolve_method
 from dfqbench.runner.overrides import apply_overrides, parse_set_options, variant_label
 from dfqbench.runner.run import Reporter, run_grid
@@ -192,6 +193,16 @@ def test_cache_key_changes_with_config_version_seed_and_only_then(tmp_path, monk
     monkeypatch.setattr(Counting, "version", 2)
     assert key_of(Counting, tmp_path=tmp_path) != base
     assert key_of(NeedsQ, W3A3, tmp_path=tmp_path) != key_of(NeedsQ, W4A4, tmp_path=tmp_path)
+
+
+def test_a_set_handed_to_the_cell_it_was_made_for_is_no_reuse(tmp_path):
+    """A Ray cell task gets its set from the task that made it: its row says not cached, as in process."""
+    held = {"key": (SyntheticSet(torch.zeros(2, 1, 4, 4), None), 12.5)}
+    for made_for_it, cached in ((frozenset(), True), (frozenset({"key"}), False)):
+        settings = tiny_settings(tmp_path, cache=MemoryCache(held, made_for_this_cell=made_for_it))
+        times = {}
+        synthetic, was_cached = synthetic_set(None, "key", None, settings, None, times)  # a hit makes nothing
+        assert was_cached is cached and synthetic is held["key"][0] and times["synthesis"] == 12.5
 
 
 def test_cache_key_holds_the_device_type(tmp_path):
