@@ -162,8 +162,10 @@ def export_command(
             present = {str(v) for v in have[column].dropna()} if column in have else set()
             missing = [w for w in ([wanted] if isinstance(wanted, str) else wanted) if w not in present]
             if missing:
-                raise UserError(f"{options[column]}: no rows of {', '.join(missing)} in "
-                                f"{store} (rows have: {', '.join(sorted(present)) or 'none'})")
+                have_text = ", ".join(sorted(present)) or ("none: rows made before identity scheme 2 record no "
+                                                           "evaluation" if column == "evaluation" else "none")
+                raise UserError(f"{options[column]}: no rows of {', '.join(missing)} in {store} (rows have: "
+                                f"{have_text})")
         count = export_csv(db, to, **filters)
     console.print(f"wrote {count} rows to {to}", highlight=False)
 
