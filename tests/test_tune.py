@@ -73,3 +73,20 @@ def test_the_tuning_note_says_whether_the_model_saw_the_validation_split():
     assert "canvas56a_vit was trained without it" in validation_note("canvas56a_vit")
     assert "fmnist_vit saw it in training" in validation_note("fmnist_vit")
     assert validation_note("vit_tiny_patch16_224").endswith("carved from the training data")
+
+
+def test_a_choice_at_the_edge_of_the_grid_is_said():
+    from dfqbench.runner.tune import grid_edges
+
+    points = [{"synth": {"w": w, "mode": m}, "calib": {}} for w in (1.0, 10.0, 100.0) for m in ("a", "b")]
+    low, middle, high = points[0], points[2], points[5]
+    assert grid_edges(low, points) == ["synth.w = 1.0 is the smallest value the grid tries (1.0 to 100.0): the best "
+                                       "value may lie below it"]
+    assert grid_edges(middle, points) == []
+    assert grid_edges(high, points)[0].endswith("the best value may lie above it")
+    assert grid_edges(points[0], points[:2] + points[4:]) == []  # two values tried: no inside to speak of
+
+
+def test_the_tuning_file_says_whether_the_choice_is_at_an_edge(tuned):
+    _, record, _ = tuned
+    assert record["at_grid_edge"] == []  # the plugin's grid has two values

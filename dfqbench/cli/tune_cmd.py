@@ -112,6 +112,8 @@ def tune_command(
                           highlight=False, markup=False)
         console.print(f"{name} on {model}: chose {record['choice_label']}; wrote {path}", highlight=False,
                       markup=False)
+        for sentence in record["at_grid_edge"]:
+            console.print(f"note: {sentence}", highlight=False, markup=False)
 
 
 def validation_note(model: str) -> str:

@@ -74,7 +74,23 @@ def summarise(method: str, specs: list[MethodSpec], rows: list[dict]) -> dict:
                         "command to retry")
     best = max(range(len(scores)), key=lambda i: (scores[i]["mean"], -i))
     return {"scores": scores, "choice": scores[best]["overrides"], "choice_label": scores[best]["label"],
-            "evaluation": rows[0]["evaluation"]}
+            "evaluation": rows[0]["evaluation"], "at_grid_edge": grid_edges(scores[best]["overrides"],
+                                                                              [s["overrides"] for s in scores])}
+
+
+def grid_edges(choice: dict, points: list[dict]) -> list[str]:
+    """Each numeric setting whose chosen value is the smallest or the largest of the three or more the grid tries
+    (the best value may lie outside the grid), as a sentence; none when every choice is inside."""
+    found = []
+    for stage, settings in choice.items():
+        for key, value in settings.items():
+            tried = sorted({p[stage][key] for p in points if isinstance(p[stage].get(key), (int, float))})
+            if len(tried) < 3 or value not in (tried[0], tried[-1]):
+                continue
+            side = "smallest" if value == tried[0] else "largest"
+            found.append(f"{stage}.{key} = {value} is the {side} value the grid tries ({tried[0]} to {tried[-1]}): "
+                         f"the best value may lie {'below' if side == 'smallest' else 'above'} it")
+    return found
 
 
 def write_tuning(record: dict, path: Path) -> None:
