@@ -19,7 +19,6 @@ kind's pins and leaves the others. Pins of every kind must change together when 
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 from pathlib import Path
@@ -34,6 +33,7 @@ from dfqbench.quant.preset import get_preset
 from dfqbench.runner.cache import SynthesisCache, content_hash
 from dfqbench.runner.cell import RunSettings, plugin_configs, synthesis_key
 from dfqbench.runner.grid import expand_grid, resolve_method
+from dfqbench.runner.provenance import cpu_kind
 from dfqbench.runner.run import run_grid
 from dfqbench.store.sqlite import ResultStore
 from dfqbench.zoo.backbones import load_backbone
@@ -72,14 +72,6 @@ def set_hash(hit) -> str | None:
     if hit.synthetic.labels is not None:
         tensors["labels"] = hit.synthetic.labels
     return content_hash(tensors)
-
-
-def cpu_kind() -> str:
-    """``VENDOR/CAPABILITY`` of this CPU, e.g. ``GenuineIntel/AVX512``."""
-    vendor = "unknown"
-    with contextlib.suppress(OSError), open("/proc/cpuinfo") as info:
-        vendor = next((line.split(":", 1)[1].strip() for line in info if line.startswith("vendor_id")), vendor)
-    return f"{vendor}/{torch.backends.cpu.get_cpu_capability()}"
 
 
 def pins_for(kinds: dict[str, dict], kind: str) -> dict | None:

@@ -317,6 +317,9 @@ def test_env_prints_what_a_row_records(capsys, monkeypatch):
     assert code == 0
     assert f"python                    {platform.python_version()}" in out and "deterministic algorithms  off" in out
     assert "torch " in out and "git commit" in out and "cpu " in out
+    from dfqbench.runner.provenance import cpu_kind
+
+    assert f"cpu kind                  {cpu_kind()} (results are bit-identical within a kind)" in out
 
 
 def test_same_seed_same_result(tmp_path):

@@ -15,11 +15,12 @@ def env_command() -> None:
 
     import torch
 
-    from dfqbench.runner.provenance import git_commit, machine_record, package_versions
+    from dfqbench.runner.provenance import cpu_kind, git_commit, machine_record, package_versions
 
     cpu = machine_record(torch.device("cpu"))
     gpus = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     lines = [("git commit", git_commit()), ("python", cpu["python"]), ("cpu", cpu["processor"]),
+             ("cpu kind", f"{cpu_kind()} (results are bit-identical within a kind)"),
              ("gpus", ", ".join(gpus) or "none"), ("torch threads", str(torch.get_num_threads())),
              ("deterministic algorithms", "on" if cpu["deterministic"] else "off")]
     lines += [(name, str(value)) for name, value in json.loads(package_versions()).items()]

@@ -74,17 +74,29 @@ def processor(device: torch.device) -> str:
     return cpu_model()
 
 
+def cpuinfo_field(name: str) -> str | None:
+    """The first value of ``name`` in Linux's ``/proc/cpuinfo`` (None elsewhere, or when absent)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, sep, value = line.partition(":")
+            if sep and key.strip() == name:
+                return value.strip()
+    except OSError:
+        pass
+    return None
+
+
 @functools.lru_cache(maxsize=1)
 def cpu_model() -> str:
     import platform
 
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
+    return cpuinfo_field("model name") or platform.processor() or platform.machine() or "unknown"
+
+
+def cpu_kind() -> str:
+    """``VENDOR/CAPABILITY`` of this CPU (e.g. ``GenuineIntel/AVX512``): the vendor and torch's instruction set choose
+    the kernels (oneDNN, MKL, torch's own), so results are bit-identical within a kind, not across kinds."""
+    return f"{cpuinfo_field('vendor_id') or 'unknown'}/{torch.backends.cpu.get_cpu_capability()}"
 
 
 def machine_record(device: torch.device) -> dict:
