@@ -635,3 +635,12 @@ def test_the_caption_calls_validation_images_by_their_name():
 
     frame = pd.DataFrame({"method": ["sardfq"], "profile": ["bench"], "n_eval": [5000], "evaluation": ["val"]})
     assert _caption(frame)["validation images"] == ["5000"] and "test images" not in _caption(frame)
+
+
+def test_the_caption_names_the_processors_the_rows_ran_on():
+    from dfqbench.tables.leaderboard import _caption
+
+    frame = pd.DataFrame({"method": ["noise", "real", "fp"], "profile": ["bench"] * 3,
+                          "processor": ["Intel(R) Xeon(R) Processor", "AMD EPYC", None]})
+    assert _caption(frame)["processors"] == ["Intel(R) Xeon(R) Processor", "AMD EPYC"]
+    assert "processors" not in _caption(frame.drop(columns="processor"))  # rows from before it was recorded

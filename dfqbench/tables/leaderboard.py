@@ -37,7 +37,8 @@ LEAD_BITS = ("3w3a", "4w4a", "5w5a", "4w8a")
 REQUIRED_COLUMNS = ("method", "model", "bits", "status", "top1")
 REPORTED_COLUMNS = ("source", "method", "bits", "backbone", "top1")
 CAPTION_FIELDS = (("profile", "profile"), ("preset", "preset"), ("seed", "seeds"), ("n_eval", "test images"),
-                  ("evaluation", "evaluation"), ("device_type", "device"), ("threads", "threads"))
+                  ("evaluation", "evaluation"), ("device_type", "device"), ("threads", "threads"),
+                  ("processor", "processors"))  # rows of one CPU kind are bit-reproducible, across kinds not
 TUNED = "tuned"  # the first override of a row run with a tuning file (runner.overrides.variant_label)
 VARIANT = re.compile(r"^(?P<method>[^\[\]\s]+)\[[^\]]*\]$")  # 'maskaq[se=false]' -> 'maskaq'
 
