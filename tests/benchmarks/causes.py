@@ -11,9 +11,7 @@ Run: .venv/bin/python -m tests.benchmarks.causes
 
 from __future__ import annotations
 
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -21,7 +19,7 @@ from torch.profiler import profile
 
 sys.path.insert(0, str(Path(__file__).parents[1]))  # the benchmarks' own imports, as pytest's rootdir gives them
 
-from benchmarks.pairs import flushed
+from benchmarks.pairs import flushed, median_seconds
 from benchmarks.test_bench_synthesis_psaq import context
 from benchmarks.test_bench_zoo import eval_models, run_eval
 from dfqbench.kit.attention import AttentionTaps
@@ -32,13 +30,7 @@ QUANTIZER_OPS = ("aten::mul", "aten::round_", "aten::clamp_", "aten::mul_")
 
 
 def median_ms(fn, repeats: int = 9) -> float:
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+    return 1000 * median_seconds(fn, repeats)
 
 
 def evaluation(name: str = "canvas56a_vit") -> None:

@@ -25,9 +25,7 @@ import argparse
 import collections
 import contextlib
 import dataclasses
-import statistics
 import tempfile
-import time
 import weakref
 from pathlib import Path
 
@@ -46,6 +44,8 @@ from dfqbench.runner.cell import RunSettings, cell_row
 from dfqbench.runner.grid import expand_grid, resolve_method
 from dfqbench.runner.plan import plan_grid
 from dfqbench.runtime import tune_allocator
+
+from .pairs import median_seconds
 
 GRID_ROWS = ("fp,noise,real,psaq-vit,psaq-vit-v2,sardfq,mimiq,maskaq,"
              + ",".join(f"{s}+{c}" for c in ("ptq", "hsad", "masked-hsad", "block-recon") for s in ("noise", "real")))
@@ -124,13 +124,7 @@ def bare_seconds(p: Pass, repeats: int) -> float:
         out = p.module(inputs)  # to the pixels in synthesis, to the parameters (and inputs) in QAT
         torch.autograd.grad(out.logsumexp(-1).sum(), ([inputs] if p.input_grad else []) + params, allow_unused=True)
 
-    once()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        once()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return median_seconds(once, repeats)
 
 
 def metered_cell(planned, settings: RunSettings, meter: PassMeter) -> dict:

@@ -39,6 +39,17 @@ def interleaved(benchmark, step: Callable[[], object], bare: Callable[[], object
         pairs=rounds)
 
 
+def median_seconds(fn: Callable[[], object], repeats: int = 9) -> float:
+    """Median wall seconds of ``fn`` over ``repeats`` calls, after one call that warms it up."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
 def flushed(fn: Callable[[], object], on: bool = True) -> Callable[[], object]:
     """``fn`` run with subnormal floats flushed to zero (``--flush-denormal``) when ``on``."""
     def run():
