@@ -59,3 +59,20 @@ def test_the_sardfq_tuning_is_its_validation_rows_and_chooses_their_best_mean():
     means = rows.groupby("method")["top1"].mean()
     assert tuning["choice_label"] == means.idxmax()
     assert {cid for score in tuning["scores"] for cid in score["cell_ids"]} == set(rows["cell_id"])
+
+
+def test_the_grid_tunes_sardfq_on_each_model_by_its_validation_rows():
+    import json
+
+    grid = RESULTS / "grid14"
+    rows = read_results_csv(grid / "tuning_val.csv")
+    assert set(rows["evaluation"]) == {"val"} and set(rows["status"]) == {"ok"}
+    assert "--from results/grid14/tuning_val.csv --format md" in (grid / "render.sh").read_text()
+    committed = (grid / "tuning_sardfq_4w4a_bench.md").read_text()
+    assert committed == to_markdown(build_leaderboard(rows))
+    assert sorted(set(rows["model"])) == ["canvas56a_deit", "canvas56a_swin", "canvas56a_vit"]
+    for model, of_model in rows.groupby("model"):
+        assert len(of_model) == 18  # the six values of alpha1's grid at seeds 0-2
+        tuning = json.loads((grid / f"tuning_sardfq_{model}_4w4a_bench.json").read_text())
+        assert tuning["choice_label"] == of_model.groupby("method")["top1"].mean().idxmax()
+        assert {cid for score in tuning["scores"] for cid in score["cell_ids"]} == set(of_model["cell_id"])

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Table-1 grid's rows, exported as they grow: results/grid14/partial.csv (read by no table or test until its
-# block is complete) and the tuning files once they exist. Reads a snapshot of the store, never the live file.
+# block is complete) and, once the tuning files exist, them and the tuning's validation rows (tuning_val.csv).
+# Reads a snapshot of the store, never the live file.
 # With --table1 (when a block is complete) it also writes results/grid14/table1.csv, the test rows alone, which the
 # tables are rendered from (results/grid14/render.sh); the tuning's validation rows stay in partial.csv.
 # Paths are taken from where it is called (e.g. ../tb14/runs/grid.sqlite from the main checkout).
@@ -33,4 +34,6 @@ if [ "$table1" = yes ]; then
 fi
 if [ -n "$tuning" ] && compgen -G "$tuning/tuning_sardfq_*_4w4a_bench.json" >/dev/null; then
   cp "$tuning"/tuning_sardfq_*_4w4a_bench.json results/grid14/
+  # the tuning is complete: its validation rows alone, which its table is rendered from (render.sh)
+  "$dfqbench" export --store "$snapshot" --evaluation val --to results/grid14/tuning_val.csv
 fi
