@@ -76,3 +76,21 @@ def test_the_grid_tunes_sardfq_on_each_model_by_its_validation_rows():
         tuning = json.loads((grid / f"tuning_sardfq_{model}_4w4a_bench.json").read_text())
         assert tuning["choice_label"] == of_model.groupby("method")["top1"].mean().idxmax()
         assert {cid for score in tuning["scores"] for cid in score["cell_ids"]} == set(of_model["cell_id"])
+
+
+def block_options(script: str, start: str) -> list[str]:
+    """The options of each block's command in one of the grid's scripts: the lines that begin with ``start``, with
+    their continuations, less the options that do not choose cells (where students are saved)."""
+    text = (RESULTS / "grid14" / script).read_text().replace("\\\n", " ")
+    commands = [line.split(start, 1)[1] for line in text.splitlines() if line.lstrip().startswith(start)]
+    return [re.sub(r"--save-models \S+", "", command).split() for command in commands]
+
+
+def test_the_grid_status_asks_about_the_blocks_the_grid_runs():
+    run_blocks = [options for options in block_options("run.sh", "$R ") if '"${ROWS/,sardfq/}"' not in options]
+    status_blocks = [re.sub(r'^"[^"]*" ', "", " ".join(options)).split()
+                     for options in block_options("status.sh", "block ")]
+    assert len(run_blocks) == 5 and status_blocks == run_blocks
+    rows = [[line for line in (RESULTS / "grid14" / script).read_text().splitlines()
+             if line.startswith(("ROWS=", "for C in"))] for script in ("run.sh", "status.sh")]
+    assert len(rows[0]) == 2 and rows[0] == rows[1]
