@@ -72,7 +72,8 @@ def test_the_grid_tunes_sardfq_on_each_model_by_its_validation_rows():
     assert committed == to_markdown(build_leaderboard(rows))
     assert sorted(set(rows["model"])) == ["canvas56a_deit", "canvas56a_swin", "canvas56a_vit"]
     for model, of_model in rows.groupby("model"):
-        assert len(of_model) == 18  # the six values of alpha1's grid at seeds 0-2
+        per_value = of_model.groupby("method")["seed"]
+        assert len(per_value) == 6 and (per_value.nunique() == 3).all() and len(of_model) == 18  # 6 values x 3 seeds
         tuning = json.loads((grid / f"tuning_sardfq_{model}_4w4a_bench.json").read_text())
         assert tuning["choice_label"] == of_model.groupby("method")["top1"].mean().idxmax()
         assert {cid for score in tuning["scores"] for cid in score["cell_ids"]} == set(of_model["cell_id"])
@@ -94,3 +95,6 @@ def test_the_grid_status_asks_about_the_blocks_the_grid_runs():
     rows = [[line for line in (RESULTS / "grid14" / script).read_text().splitlines()
              if line.startswith(("ROWS=", "for C in"))] for script in ("run.sh", "status.sh")]
     assert len(rows[0]) == 2 and rows[0] == rows[1]
+    for script in ("run.sh", "status.sh"):  # the options that enter the cell ids
+        assert "--threads 1 run" in (RESULTS / "grid14" / script).read_text()
+        assert "--profile bench" in (RESULTS / "grid14" / script).read_text()

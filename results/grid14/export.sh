@@ -21,6 +21,7 @@ done
 store=${positional[0]}
 tuning=${positional[1]:-}
 [ -f "$store" ] || { echo "export.sh: no store at $store" >&2; exit 2; }
+[ -z "$tuning" ] || [ -d "$tuning" ] || { echo "export.sh: no tuning folder at $tuning" >&2; exit 2; }
 cd "$(dirname "$0")/../.."
 dfqbench=${DFQBENCH:-.venv/bin/dfqbench}
 workdir=$(mktemp -d)
@@ -32,7 +33,12 @@ snapshot=$workdir/grid.sqlite
 if [ "$table1" = yes ]; then
   "$dfqbench" export --store "$snapshot" --evaluation test --to results/grid14/table1.csv
 fi
-if [ -n "$tuning" ] && compgen -G "$tuning/tuning_sardfq_*_4w4a_bench.json" >/dev/null; then
+tuned() {  # whether the tuning folder has every model's tuning file
+  for model in canvas56a_vit canvas56a_deit canvas56a_swin; do
+    [ -f "$tuning/tuning_sardfq_${model}_4w4a_bench.json" ] || return 1
+  done
+}
+if [ -n "$tuning" ] && tuned; then
   cp "$tuning"/tuning_sardfq_*_4w4a_bench.json results/grid14/
   # the tuning is complete: its validation rows alone, which its table is rendered from (render.sh)
   "$dfqbench" export --store "$snapshot" --evaluation val --to results/grid14/tuning_val.csv

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Every table of the Table-1 grid from its committed long-format CSV: the leaderboard (Markdown and CSV; column
-# groups 3w3a, 4w4a, 5w5a, 4w8a, sub-columns the models), the gap view, one ablation table per method, the
-# claims tables (the ablation tables once block 4's rows are in), the table of SARDFQ's alpha1 tuning (from
+# groups 3w3a, 4w4a, 5w5a, 4w8a, sub-columns the models), the gap view, one ablation table per method (once block
+# 4's rows are in), the claims tables, the table of SARDFQ's alpha1 tuning (from
 # grid14/tuning_val.csv), and README's leaderboard block (between its table1 markers). Re-rendering gives the same
 # bytes. Run it when a block is complete:
 #   bash results/grid14/export.sh STORE TUNING_DIR --table1      (table1.csv: the test rows alone)
 #   bash results/grid14/render.sh
 # Usage: bash results/grid14/render.sh [CSV [OUT_DIR]]
 set -euo pipefail
-root=$(cd "$(dirname "$0")/../.." && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd -P)
 csv=$(realpath -m "${1:-$root/results/grid14/table1.csv}")  # paths are taken from where it is called
 out=$(realpath -m "${2:-$root/results/grid14}")
 cd "$root"

@@ -2,7 +2,7 @@
 # The Table-1 grid, start or resume, in one command: run it in the background from a checkout pinned at the
 # grid's commit that has its own installed copy (.venv, by .ci/bootstrap), e.g.
 #   git worktree add ../tb14 7bf017c && (cd ../tb14 && bash .ci/bootstrap)
-#   cd ../tb14 && nohup bash ../main/results/grid14/run.sh >> runs/grid14.log 2>&1 &
+#   cd ../tb14 && mkdir -p runs && nohup bash ../main/results/grid14/run.sh >> runs/grid14.log 2>&1 &
 # Every step resumes: finished cells are read from the store, cells in flight from their checkpoints. A store that
 # does not exist yet (a new machine) is first filled with the committed export (grid14/partial.csv), so that no
 # finished cell is computed twice. The steps are those of results/README, "The Table-1 grid".
@@ -32,13 +32,16 @@ ROWS=fp,noise,real,psaq-vit,psaq-vit-v2,sardfq,mimiq,maskaq
 for C in ptq hsad masked-hsad block-recon; do ROWS=$ROWS,noise+$C,real+$C; done
 R="$dfq --threads 1 run --executor ray --cpus-per-cell 1 --profile bench --store runs/grid.sqlite"
 T() { echo "--tuning runs/tuning/tuning_sardfq_$1_4w4a_bench.json"; }
+tuned() {  # whether every model has its tuning file (the last tune writes them one after the other)
+  for model in ${MODELS//,/ }; do [ -f "runs/tuning/tuning_sardfq_${model}_4w4a_bench.json" ] || return 1; done
+}
 tune() { "$dfq" --threads 1 tune --methods sardfq --bits 4w4a --profile bench --store runs/grid.sqlite "$@"; }
 
 echo "== step 0: block 1's 4w4a seed-0 column without sardfq ($(date -u +%FT%TZ))"
 $R --methods "${ROWS/,sardfq/}" --models canvas56a_vit --bits 4w4a --seeds 0 --save-models runs/students
 
 echo "== SARDFQ's alpha1 on the validation split, two processes of about equal remaining cells ($(date -u +%FT%TZ))"
-if ! compgen -G "runs/tuning/tuning_sardfq_*_4w4a_bench.json" >/dev/null; then
+if ! tuned; then
   # the (model, seed) pairs with cells left, dealt to two processes (the most cells left first, to the lighter one);
   # a process checks the store before each cell, so a pair's finished cells are read, not computed again
   pairs=$(.venv/bin/python - "$MODELS" <<'PY'

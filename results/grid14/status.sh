@@ -28,7 +28,8 @@ block() {  # NAME, then the block's run options
   if [ "$rows" = yes ]; then
     "$dfq" --threads 1 run --profile bench --store "$store" --dry-run "$@"
   else
-    "$dfq" --threads 1 run --profile bench --store "$store" --dry-run "$@" | grep "^grid:"
+    "$dfq" --threads 1 run --profile bench --store "$store" --dry-run "$@" | grep "^grid:" \
+      || { echo "status.sh: the dry run of block $name printed no grid line" >&2; exit 1; }
   fi
 }
 block "1: ViT, 3w3a and 4w4a, seeds 0-4" --methods "$ROWS" --models canvas56a_vit --bits 3w3a,4w4a \
